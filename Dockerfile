@@ -1,0 +1,17 @@
+# One image for every Chronos process; compose.yaml picks the command.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+
+COPY pyproject.toml README.md alembic.ini ./
+COPY api ./api
+COPY scheduler ./scheduler
+COPY worker ./worker
+COPY shared ./shared
+COPY migrations ./migrations
+RUN pip install . && useradd --system --no-create-home chronos
+
+USER chronos
+EXPOSE 8000
+CMD ["gunicorn", "api.app:create_app()", "--bind", "0.0.0.0:8000", "--workers", "2"]

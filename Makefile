@@ -1,0 +1,41 @@
+# Chronos: `make start` runs the whole stack on this machine, `make test` runs every check.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+CHRONOS_API_BIND ?= 127.0.0.1:8000
+export CHRONOS_API_BIND
+
+.PHONY: install start test lint typecheck unit bench clean
+
+# Re-installs when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+start: install
+	$(BIN)/python -m shared.bootstrap
+	@echo "chronos: API on http://$(CHRONOS_API_BIND)  (Ctrl-C stops everything)"
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/python -m pytest
+
+unit: install
+	$(BIN)/python -m pytest tests/unit
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,67 @@
+"""The API process: ``gunicorn 'api.app:create_app()'``.
+
+It validates, authenticates and writes to PostgreSQL. It never talks to RabbitMQ: after
+writing a run that is due soon it sends NOTIFY, and the scheduler does the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import falcon
+from sqlalchemy import Engine
+
+from api.auth import Authentication
+from api.errors import handle_domain_error, handle_http_error, handle_unexpected
+from api.resources import jobs, ops, users
+from shared import jobtypes
+from shared.clock import Clock, SystemClock
+from shared.db import make_engine
+from shared.errors import ChronosError
+from shared.settings import Settings, load_settings
+
+
+def create_app(
+    settings: Settings | None = None, clock: Clock | None = None, engine: Engine | None = None
+) -> falcon.App[Any, Any]:
+    """The WSGI app. gunicorn calls it with no arguments (settings from the environment);
+    tests pass their own settings, clock and engine."""
+    if settings is None:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        )
+        settings = load_settings()
+    clock = clock or SystemClock()
+    jobtypes.load_job_modules(settings.job_modules)
+    engine = engine or make_engine(settings.database_url, application_name="chronos-api")
+
+    counter = ops.RequestCounter()
+    middleware: list[Any] = [counter, Authentication(settings, engine)]
+    app: falcon.App[Any, Any] = falcon.App(middleware=middleware)
+    app.req_options.strip_url_path_trailing_slash = True
+    app.add_error_handler(Exception, handle_unexpected)
+    app.add_error_handler(falcon.HTTPError, handle_http_error)
+    app.add_error_handler(ChronosError, handle_domain_error)
+
+    deps = (settings, engine, clock)
+    user_item = users.UserItem(*deps)
+    app.add_route("/users/create", users.UserCreate(*deps))
+    app.add_route("/auth/token", users.Token(*deps))
+    app.add_route("/users/{user_id:uuid}", user_item)
+    app.add_route("/users/{user_id:uuid}/update", user_item, suffix="update")
+    app.add_route("/users/{user_id:uuid}/delete", user_item, suffix="delete")
+
+    job_item = jobs.JobItem(*deps)
+    app.add_route("/jobs", jobs.JobCollection(*deps))
+    app.add_route("/jobs/submit", jobs.JobSubmit(*deps))
+    app.add_route("/jobs/batch", jobs.JobBatch(*deps))
+    app.add_route("/jobs/{job_id:uuid}", job_item)
+    for action in ("reschedule", "runs", "pause", "resume", "trigger", "upcoming"):
+        app.add_route(f"/jobs/{{job_id:uuid}}/{action}", job_item, suffix=action)
+
+    app.add_route("/health", ops.Health(*deps))
+    app.add_route("/ready", ops.Ready(*deps))
+    app.add_route("/metrics", ops.Metrics(*deps, counter=counter))
+    app.add_route("/openapi.json", ops.OpenAPI(*deps))
+    return app

@@ -1,0 +1,99 @@
+"""Passwords (argon2id) and bearer tokens (JWT, HS256 only), and the middleware that
+turns a token into ``req.context.user``."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import falcon
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Engine
+
+from shared.errors import Unauthorized
+from shared.repository import users as user_repo
+from shared.settings import Settings
+
+ALGORITHM = "HS256"
+_hasher = PasswordHasher()
+# Verified against when the username is unknown, so that a login takes as long for an
+# unknown user as for a wrong password and does not reveal which usernames exist.
+_DUMMY_HASH = _hasher.hash("chronos-timing-equaliser")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def issue_token(settings: Settings, user_id: uuid.UUID, role: str, now: datetime) -> str:
+    claims = {
+        "sub": str(user_id),
+        "role": role,
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(seconds=settings.token_ttl_seconds)).timestamp()),
+    }
+    return jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM)
+
+
+def token_subject(settings: Settings, token: str) -> uuid.UUID:
+    """The user id a valid token names. Only HS256; ``exp``, ``iat`` and ``sub`` required."""
+    try:
+        claims = jwt.decode(
+            token,
+            settings.jwt_secret,
+            algorithms=[ALGORITHM],
+            options={"require": ["exp", "iat", "sub"]},
+        )
+        return uuid.UUID(str(claims["sub"]))
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("Authorization: the token has expired") from None
+    except (jwt.InvalidTokenError, ValueError, TypeError):
+        raise Unauthorized("Authorization: the token is invalid") from None
+
+
+@dataclass(frozen=True)
+class CurrentUser:
+    id: uuid.UUID
+    username: str
+    role: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+class Authentication:
+    """Falcon middleware: every resource needs a bearer token unless it sets
+    ``auth_required = False``. The user must still exist; their role is read from the
+    database, so a demotion takes effect at once."""
+
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self.settings = settings
+        self.engine = engine
+
+    def process_resource(
+        self, req: falcon.Request, resp: falcon.Response, resource: Any, params: dict[str, Any]
+    ) -> None:
+        if resource is None or not getattr(resource, "auth_required", True):
+            return
+        header = req.get_header("Authorization") or ""
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("Authorization: a bearer token is required")
+        user_id = token_subject(self.settings, token.strip())
+        with self.engine.connect() as conn:
+            user = user_repo.get_user(conn, user_id)
+        if user is None:
+            raise Unauthorized("Authorization: the token's user no longer exists")
+        req.context.user = CurrentUser(user["id"], user["username"], user["role"])

@@ -1,0 +1,61 @@
+"""Domain errors become HTTP responses here, and only here."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import falcon
+
+from shared import errors
+
+log = logging.getLogger("chronos.api")
+
+STATUS_OF: dict[type[errors.ChronosError], str] = {
+    errors.ValidationError: falcon.HTTP_400,
+    errors.Unauthorized: falcon.HTTP_401,
+    errors.Forbidden: falcon.HTTP_403,
+    errors.NotFound: falcon.HTTP_404,
+    errors.Conflict: falcon.HTTP_409,
+}
+
+
+def handle_domain_error(
+    req: falcon.Request, resp: falcon.Response, error: errors.ChronosError, params: Any
+) -> None:
+    status = next(
+        (code for kind, code in STATUS_OF.items() if isinstance(error, kind)), falcon.HTTP_400
+    )
+    resp.status = status
+    resp.media = {"title": error.title, "description": error.description}
+    if isinstance(error, errors.Unauthorized):
+        resp.set_header("WWW-Authenticate", "Bearer")
+
+
+def handle_http_error(
+    req: falcon.Request, resp: falcon.Response, error: falcon.HTTPError, params: Any
+) -> None:
+    """Falcon's own errors (404 for an unknown route or malformed UUID, 405, ...), in
+    our error shape."""
+    resp.status = error.status
+    description = error.description
+    if description is None and error.status_code == 404:
+        description = "path: no such resource (IDs in paths are UUIDs)"
+    if description is None and error.status_code == 405:
+        description = f"method: {req.method} is not allowed on {req.path}"
+    resp.media = {"title": error.title or "Error", "description": description or error.title}
+    headers = error.headers or {}
+    pairs = list(headers.items()) if isinstance(headers, dict) else list(headers)
+    for name, value in pairs:
+        resp.set_header(name, value)
+
+
+def handle_unexpected(
+    req: falcon.Request, resp: falcon.Response, error: Exception, params: Any
+) -> None:
+    if isinstance(error, falcon.HTTPError):
+        handle_http_error(req, resp, error, params)
+        return
+    log.exception("unhandled error on %s %s", req.method, req.path)
+    resp.status = falcon.HTTP_500
+    resp.media = {"title": "Internal error", "description": "an unexpected error; it was logged"}

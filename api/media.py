@@ -1,0 +1,90 @@
+"""Reading JSON bodies with the errors API.md promises: 413, 415 and 400."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import falcon
+
+from shared.errors import ValidationError
+
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# Deeper nesting is refused rather than risk Python's recursion limit in json.
+MAX_DEPTH = 64
+
+
+def _depth_ok(raw: bytes) -> bool:
+    depth = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return False
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return True
+
+
+def _reject_constant(value: str) -> Any:
+    raise ValueError(f"{value} is not valid JSON")
+
+
+def read_json(req: falcon.Request, max_bytes: int) -> dict[str, Any]:
+    """The request's JSON object body."""
+    content_type = (req.content_type or "").split(";")[0].strip().lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise falcon.HTTPUnsupportedMediaType(
+            title="Unsupported media type",
+            description="Content-Type: expected application/json",
+        )
+    if req.content_length is not None and req.content_length > max_bytes:
+        raise falcon.HTTPContentTooLarge(
+            title="Body too large", description=f"body: at most {max_bytes} bytes"
+        )
+    raw = req.bounded_stream.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise falcon.HTTPContentTooLarge(
+            title="Body too large", description=f"body: at most {max_bytes} bytes"
+        )
+    if not _depth_ok(raw):
+        raise ValidationError("body", f"JSON nested deeper than {MAX_DEPTH} levels")
+    try:
+        body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError) as error:
+        raise ValidationError("body", f"not valid JSON ({error.__class__.__name__})") from None
+    if not isinstance(body, dict):
+        raise ValidationError("body", "expected a JSON object")
+    reject_unstorable(body, "")
+    return body
+
+
+def reject_unstorable(value: Any, path: str) -> None:
+    """PostgreSQL cannot store a NUL character, nor a lone UTF-16 surrogate (which JSON's
+    ``\\ud800`` escape can smuggle in), in text or JSONB: refuse them up front, with the
+    field named, rather than fail at the database."""
+    if isinstance(value, str):
+        if UNSTORABLE.search(value):
+            raise ValidationError(
+                path or "body", "NUL and lone surrogate characters are not allowed"
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            if UNSTORABLE.search(key):
+                raise ValidationError(child, "NUL and lone surrogate characters are not allowed")
+            reject_unstorable(item, child)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            reject_unstorable(item, f"{path}[{index}]")

@@ -1,0 +1,188 @@
+"""Jobs: submit, read, list, cancel, reschedule, pause, resume, trigger, upcoming, batch."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from typing import Any
+
+import falcon
+from sqlalchemy import Connection
+
+from api import serialize
+from api.resources.base import Resource, current_user, int_param, text_param
+from shared import lifecycle
+from shared.clock import format_time
+from shared.errors import NotFound, ValidationError
+from shared.repository import jobs as job_repo
+from shared.repository import runs as run_repo
+from shared.states import JobStatus
+from shared.validation import parse_schedule, parse_submit, reject_unknown
+
+MAX_BATCH = 1000
+FILTERS = ("status", "type", "queue", "name")
+
+
+def fingerprint(body: dict[str, Any]) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def require_owned_job(
+    req: falcon.Request, resp: falcon.Response, resource: object, params: dict[str, Any]
+) -> None:
+    """Falcon hook: the job must exist and belong to the caller (or the caller is an
+    admin). Anything else is 404, so a job's existence is never revealed."""
+    me = current_user(req)
+    assert isinstance(resource, Resource)
+    with resource.engine.connect() as conn:
+        job = job_repo.get_job(conn, params["job_id"])
+    if job is None or (job["owner_id"] != me.id and not me.is_admin):
+        raise NotFound("job_id: no such job")
+
+
+class JobSubmit(Resource):
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        me = current_user(req)
+        body = self.body(req)
+        key = req.get_header("Idempotency-Key")
+        if key is not None and not 1 <= len(key) <= 255:
+            raise ValidationError("Idempotency-Key", "expected 1 to 255 characters")
+        now = self.clock.now()
+        spec = parse_submit(
+            body, now, is_admin=me.is_admin, shell_enabled=self.settings.enable_shell_jobs
+        )
+        with self.engine.begin() as conn:
+            view, created = lifecycle.submit(
+                conn,
+                spec,
+                owner_id=me.id,
+                now=now,
+                idempotency_key=key,
+                fingerprint=fingerprint(body) if key is not None else None,
+            )
+        resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
+        resp.media = serialize.job(view)
+
+
+class JobBatch(Resource):
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        me = current_user(req)
+        body = self.body(req)
+        reject_unknown(body, {"jobs"})
+        items = body.get("jobs")
+        if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
+            raise ValidationError("jobs", f"expected a list of 1 to {MAX_BATCH} jobs")
+        now = self.clock.now()
+        specs = [
+            parse_submit(
+                item,
+                now,
+                is_admin=me.is_admin,
+                shell_enabled=self.settings.enable_shell_jobs,
+                prefix=f"jobs[{index}]",
+            )
+            for index, item in enumerate(items)
+        ]
+        with self.engine.begin() as conn:
+            views = lifecycle.submit_batch(conn, specs, owner_id=me.id, now=now)
+        resp.status = falcon.HTTP_201
+        resp.media = {"items": [serialize.job(view) for view in views]}
+
+
+class JobCollection(Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        me = current_user(req)
+        limit = int_param(req, "limit", 50, 1, 200)
+        cursor = text_param(req, "cursor", 512)
+        filters = {}
+        for name in FILTERS:
+            value = text_param(req, name)
+            if value is not None:
+                filters[name] = value
+        if "status" in filters and filters["status"] not in list(JobStatus):
+            raise ValidationError("status", f"expected one of {', '.join(JobStatus)}")
+        with self.engine.connect() as conn:
+            rows = job_repo.list_jobs(
+                conn,
+                owner_id=None if me.is_admin else me.id,
+                filters=filters,
+                limit=limit + 1,
+                after=serialize.decode_cursor(cursor) if cursor else None,
+            )
+            views = lifecycle.views(conn, rows[:limit])
+        resp.media = serialize.page([serialize.job(view) for view in views], rows, limit)
+
+
+@falcon.before(require_owned_job)
+class JobItem(Resource):
+    """One job and the actions on it. Each action is one transaction over the job and
+    its runs (see :mod:`shared.lifecycle`)."""
+
+    def _respond(self, conn: Connection, resp: falcon.Response, job_id: uuid.UUID) -> None:
+        resp.media = serialize.job(lifecycle.view(conn, job_id))
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID) -> None:
+        with self.engine.connect() as conn:
+            self._respond(conn, resp, job_id)
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID) -> None:
+        with self.engine.begin() as conn:
+            lifecycle.cancel(conn, job_id, self.clock.now())
+            self._respond(conn, resp, job_id)
+
+    def on_post_pause(self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID) -> None:
+        with self.engine.begin() as conn:
+            lifecycle.pause(conn, job_id, self.clock.now())
+            self._respond(conn, resp, job_id)
+
+    def on_post_resume(self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID) -> None:
+        with self.engine.begin() as conn:
+            lifecycle.resume(conn, job_id, self.clock.now())
+            self._respond(conn, resp, job_id)
+
+    def on_put_reschedule(
+        self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID
+    ) -> None:
+        now = self.clock.now()
+        body = self.body(req)
+        with self.engine.connect() as conn:
+            job = job_repo.get_job(conn, job_id)
+        if job is None:
+            raise NotFound("job_id: no such job")
+        schedule, first_due = parse_schedule(lifecycle.reschedule_body(job, body), now, prefix="")
+        with self.engine.begin() as conn:
+            lifecycle.reschedule(conn, job_id, schedule, first_due, now)
+            self._respond(conn, resp, job_id)
+
+    def on_post_trigger(
+        self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID
+    ) -> None:
+        with self.engine.begin() as conn:
+            run = lifecycle.trigger(conn, job_id, self.clock.now())
+        resp.status = falcon.HTTP_202
+        resp.media = serialize.run(run)
+
+    def on_get_runs(self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID) -> None:
+        limit = int_param(req, "limit", 50, 1, 200)
+        cursor = text_param(req, "cursor", 512)
+        with self.engine.connect() as conn:
+            rows = run_repo.list_runs(
+                conn,
+                job_id,
+                limit=limit + 1,
+                after=serialize.decode_cursor(cursor) if cursor else None,
+            )
+        resp.media = serialize.page([serialize.run(row) for row in rows], rows, limit)
+
+    def on_get_upcoming(
+        self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID
+    ) -> None:
+        count = int_param(req, "count", 10, 1, 100)
+        with self.engine.connect() as conn:
+            job = job_repo.get_job(conn, job_id)
+            if job is None:
+                raise NotFound("job_id: no such job")
+            times = lifecycle.upcoming(conn, job, count, self.clock.now())
+        resp.media = {"items": [format_time(moment) for moment in times]}

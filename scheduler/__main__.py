@@ -1,0 +1,44 @@
+"""``python -m scheduler``: claims due runs and publishes them; SIGTERM or SIGINT stops it
+cleanly after the pass in progress."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from types import FrameType
+
+from scheduler.service import Scheduler
+from shared.clock import SystemClock
+from shared.db import make_engine
+from shared.settings import SettingsError, load_settings
+
+
+def main() -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(f"chronos scheduler: configuration error: {error}", file=sys.stderr)
+        return 2
+    logging.getLogger("pika").setLevel(logging.WARNING)
+    engine = make_engine(settings.database_url, pool_size=2, application_name="chronos-scheduler")
+    scheduler = Scheduler(settings, engine, SystemClock())
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        logging.getLogger("chronos.scheduler").info("signal %d: stopping", signum)
+        scheduler.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        scheduler.run()
+    finally:
+        engine.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

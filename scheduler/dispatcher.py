@@ -1,0 +1,166 @@
+"""The dispatcher: due runs become messages in RabbitMQ, exactly once as far as anyone
+can tell.
+
+It guards against losing a run to a crash between the database and the broker. A commit
+and a publish cannot be atomic, so the ``runs`` table is the outbox:
+
+1. claim: one short transaction locks due pending runs (SKIP LOCKED, so any number of
+   schedulers share the work), marks them queued, applies the misfire and overlap
+   policies and materialises each job's next occurrence;
+2. publish: one confirmed batch to RabbitMQ, with no transaction open;
+3. mark: one UPDATE sets ``published_at`` on the confirmed runs.
+
+A crash between 1 and 3 leaves queued runs without ``published_at``; :meth:`recover`
+publishes them again. A run published twice is harmless: a worker starts a run only
+through a guarded ``queued → running`` update, so the second message finds nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import Engine
+
+from scheduler.publisher import Outgoing, Publisher, PublishError
+from shared.broker import run_message
+from shared.claim_plan import ClaimedRun, plan_claim
+from shared.clock import Clock
+from shared.lifecycle import schedule_of
+from shared.repository import Row
+from shared.repository import dispatch as dispatch_repo
+from shared.repository import jobs as job_repo
+from shared.repository import runs as run_repo
+from shared.settings import Settings
+
+log = logging.getLogger("chronos.scheduler.dispatcher")
+
+# Runs queued this long ago with no confirmed publish are published again.
+UNPUBLISHED_AFTER = timedelta(seconds=5)
+# A test-only fault point: crash between the claim's commit and the publish.
+CRASH_AFTER_CLAIM = "CHRONOS_TEST_CRASH_AFTER_CLAIM"
+
+
+@dataclass(frozen=True)
+class DispatchResult:
+    claimed: int = 0
+    skipped: int = 0
+    published: int = 0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        publisher: Publisher,
+        clock: Clock,
+        *,
+        batch_size: int = 500,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.publisher = publisher
+        self.clock = clock
+        self.batch_size = batch_size
+        self.grace = timedelta(seconds=settings.misfire_grace_seconds)
+        self.crash_after_claim = settings.env != "production" and bool(
+            os.environ.get(CRASH_AFTER_CLAIM)
+        )
+
+    def run_once(self) -> DispatchResult:
+        """Claim, publish and mark one batch of due runs."""
+        queued, skipped = self.claim()
+        if self.crash_after_claim and queued:
+            log.critical("test fault point %s: crashing after the claim", CRASH_AFTER_CLAIM)
+            os._exit(17)
+        published = self.publish(queued)
+        return DispatchResult(claimed=len(queued) + skipped, skipped=skipped, published=published)
+
+    def claim(self) -> tuple[list[Outgoing], int]:
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            rows = dispatch_repo.claim_due(conn, now, self.batch_size)
+            if not rows:
+                return [], 0
+            job_ids = sorted({row["job_id"] for row in rows})
+            live = Counter(dispatch_repo.live_counts(conn, job_ids, dispatch_repo.ids(rows)))
+            to_queue: list[Row] = []
+            skipped: dict[uuid.UUID, str] = {}
+            following: list[dict[str, object]] = []
+            occurrences: Counter[uuid.UUID] = Counter()
+            replacing: list[uuid.UUID] = []
+            for row in rows:
+                job_id = row["job_id"]
+                plan = plan_claim(
+                    ClaimedRun(
+                        origin=row["origin"],
+                        scheduled_for=row["scheduled_for"],
+                        schedule=schedule_of(row),
+                        run_count=row["run_count"] + occurrences[job_id],
+                        misfire_policy=row["misfire_policy"],
+                        overlap_policy=row["overlap_policy"],
+                        live_runs=live[job_id],
+                    ),
+                    now,
+                    self.grace,
+                )
+                if plan.dispatch:
+                    to_queue.append(row)
+                    live[job_id] += 1
+                else:
+                    skipped[row["id"]] = plan.skip_reason or "skipped"
+                if plan.counts_occurrence:
+                    occurrences[job_id] += 1
+                if plan.replace_live:
+                    replacing.append(job_id)
+                if plan.next_occurrence is not None:
+                    following.append(
+                        run_repo.run_params(
+                            job_id, plan.next_occurrence, priority=row["priority"], now=now
+                        )
+                    )
+            queued_ids = dispatch_repo.ids(to_queue)
+            dispatch_repo.replace_live(conn, replacing, queued_ids, now)
+            dispatch_repo.mark_queued(conn, queued_ids, now)
+            dispatch_repo.mark_skipped(conn, skipped, now)
+            dispatch_repo.insert_next_occurrences(conn, following)
+            dispatch_repo.add_run_counts(conn, occurrences, now)
+            job_repo.refresh_status(conn, job_ids, now)
+        outgoing = [
+            Outgoing(row["id"], run_message(self.settings, row["queue"], row["id"], now))
+            for row in to_queue
+        ]
+        return outgoing, len(skipped)
+
+    def publish(self, outgoing: list[Outgoing]) -> int:
+        if not outgoing:
+            return 0
+        try:
+            confirmed = self.publisher.publish(outgoing)
+        except PublishError as error:
+            # The runs stay queued without published_at; recover() sends them later.
+            log.warning("publishing %d runs failed: %s", len(outgoing), error)
+            return 0
+        with self.engine.begin() as conn:
+            dispatch_repo.mark_published(conn, confirmed, self.clock.now())
+        return len(confirmed)
+
+    def recover(self) -> int:
+        """Publish again the queued runs whose publish was never confirmed."""
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            rows = dispatch_repo.claim_unpublished(
+                conn, now - UNPUBLISHED_AFTER, now, self.batch_size
+            )
+        if rows:
+            log.info("publishing %d queued runs again (no confirmed publish)", len(rows))
+        outgoing = [
+            Outgoing(row["id"], run_message(self.settings, row["queue"], row["id"], now))
+            for row in rows
+        ]
+        return self.publish(outgoing)

@@ -1,0 +1,129 @@
+"""Publishing run messages to RabbitMQ in confirmed batches.
+
+A batch is published inside an AMQP transaction: ``tx.commit-ok`` comes back once
+RabbitMQ has taken every message of the batch (persistent messages on durable queues),
+so a whole batch costs one round trip instead of one confirm per message. Messages are
+published ``mandatory``: one that no queue took comes back and is not counted as
+confirmed, so its run is published again later rather than lost.
+
+Queues are declared through Dramatiq's own broker, so that their arguments are exactly
+the ones a stock Dramatiq worker declares.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import dramatiq
+import pika
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+from shared.broker import make_broker
+from shared.settings import Settings
+
+log = logging.getLogger("chronos.scheduler.publisher")
+
+PERSISTENT = 2
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    run_id: uuid.UUID
+    message: dramatiq.Message[None]
+
+
+class PublishError(Exception):
+    """RabbitMQ could not be reached or refused the batch; nothing of it is confirmed."""
+
+
+class Publisher:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._broker: RabbitmqBroker | None = None
+        self._connection: pika.BlockingConnection | None = None
+        self._channel: pika.adapters.blocking_connection.BlockingChannel | None = None
+        self._declared: set[str] = set()
+        self._returned: set[str] = set()
+
+    def _open(self) -> pika.adapters.blocking_connection.BlockingChannel:
+        if self._channel is not None and self._channel.is_open:
+            return self._channel
+        self.close()
+        parameters = pika.URLParameters(self.settings.broker_url)
+        parameters.socket_timeout = 10
+        parameters.blocked_connection_timeout = 30
+        self._connection = pika.BlockingConnection(parameters)
+        channel = self._connection.channel()
+        channel.tx_select()
+        channel.add_on_return_callback(self._on_return)
+        self._channel = channel
+        return channel
+
+    def _on_return(self, channel: object, method: object, properties: object, body: bytes) -> None:
+        try:
+            self._returned.add(dramatiq.Message.decode(body).message_id)
+        except dramatiq.errors.DecodeError:
+            log.warning("a message we did not send came back from RabbitMQ")
+
+    def _declare(self, queue_name: str) -> None:
+        if queue_name in self._declared:
+            return
+        if self._broker is None:
+            self._broker = make_broker(self.settings)
+        self._broker.declare_queue(queue_name, ensure=True)
+        self._declared.add(queue_name)
+
+    def publish(self, batch: Sequence[Outgoing]) -> list[uuid.UUID]:
+        """Publish a batch; returns the run ids RabbitMQ confirmed."""
+        if not batch:
+            return []
+        try:
+            for item in batch:
+                self._declare(item.message.queue_name)
+            channel = self._open()
+            self._returned.clear()
+            for item in batch:
+                channel.basic_publish(
+                    exchange="",
+                    routing_key=item.message.queue_name,
+                    body=item.message.encode(),
+                    properties=pika.BasicProperties(delivery_mode=PERSISTENT),
+                    mandatory=True,
+                )
+            channel.tx_commit()
+            assert self._connection is not None
+            self._connection.process_data_events(0)
+        except (pika.exceptions.AMQPError, dramatiq.errors.ConnectionError, OSError) as error:
+            self.close()
+            raise PublishError(f"{error.__class__.__name__}: {error}") from error
+        if self._returned:
+            log.warning(
+                "RabbitMQ returned %d messages; they will be published again", len(self._returned)
+            )
+            self._declared.clear()
+        return [item.run_id for item in batch if item.message.message_id not in self._returned]
+
+    def keep_alive(self) -> None:
+        """Serve the connection's heartbeats while the scheduler is idle."""
+        if self._connection is not None and self._connection.is_open:
+            try:
+                self._connection.process_data_events(0)
+            except pika.exceptions.AMQPError:
+                self.close()
+
+    def close(self) -> None:
+        connection, self._connection, self._channel = self._connection, None, None
+        if connection is not None and connection.is_open:
+            with contextlib.suppress(pika.exceptions.AMQPError):
+                connection.close()
+        if self._broker is not None:
+            try:
+                self._broker.close()
+            except Exception:  # best effort on the way out
+                log.debug("closing the declaring broker failed", exc_info=True)
+            self._broker = None
+            self._declared.clear()

@@ -1,0 +1,114 @@
+"""The scheduler process: dispatch, recover, rescue and prune, in one loop.
+
+Every part is a ``run_once()``; this module only decides when to call which, and how
+long to sleep. Any number of schedulers may run: they share the work through SKIP
+LOCKED, so there is no leader to elect and none to lose.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from scheduler.dispatcher import Dispatcher
+from scheduler.pruner import Pruner
+from scheduler.publisher import Publisher
+from scheduler.rescuer import Rescuer
+from scheduler.wakeup import Wakeup
+from shared.clock import Clock
+from shared.repository import dispatch as dispatch_repo
+from shared.settings import Settings
+
+log = logging.getLogger("chronos.scheduler")
+
+RECOVER_EVERY = 1.0
+RESCUE_EVERY = 5.0
+PRUNE_EVERY = 300.0
+MAX_BACKOFF = 30.0
+
+
+@dataclass
+class PassResult:
+    dispatched: int = 0
+    skipped: int = 0
+    recovered: int = 0
+    lost: int = 0
+    pruned: int = 0
+
+
+class Scheduler:
+    def __init__(self, settings: Settings, engine: Engine, clock: Clock) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.clock = clock
+        self.publisher = Publisher(settings)
+        self.dispatcher = Dispatcher(settings, engine, self.publisher, clock)
+        self.rescuer = Rescuer(settings, engine, clock)
+        self.pruner = Pruner(settings, engine, clock)
+        self.wakeup = Wakeup(settings.database_url)
+        self.stopping = threading.Event()
+        self._due: dict[str, float] = {"recover": 0.0, "rescue": 0.0, "prune": 0.0}
+
+    def _periodic(self, name: str, every: float) -> bool:
+        now = time.monotonic()
+        if now < self._due[name]:
+            return False
+        self._due[name] = now + every
+        return True
+
+    def run_once(self) -> PassResult:
+        """Dispatch every due run (batch after batch), then the maintenance that is due."""
+        result = PassResult()
+        while not self.stopping.is_set():
+            batch = self.dispatcher.run_once()
+            result.dispatched += batch.published
+            result.skipped += batch.skipped
+            if batch.claimed < self.dispatcher.batch_size:
+                break
+        if self._periodic("recover", RECOVER_EVERY):
+            result.recovered = self.dispatcher.recover()
+        if self._periodic("rescue", RESCUE_EVERY):
+            result.lost = self.rescuer.run_once()
+        if self._periodic("prune", PRUNE_EVERY):
+            result.pruned = self.pruner.run_once()
+        return result
+
+    def seconds_until_next_due(self) -> float:
+        with self.engine.connect() as conn:
+            due = dispatch_repo.earliest_due(conn)
+        poll = self.settings.poll_interval_seconds
+        if due is None:
+            return poll
+        return max(0.0, min(poll, (due - self.clock.now()).total_seconds()))
+
+    def run(self) -> None:
+        log.info("scheduler started (poll interval %.2fs)", self.settings.poll_interval_seconds)
+        backoff = 0.5
+        while not self.stopping.is_set():
+            try:
+                self.run_once()
+                self.publisher.keep_alive()
+                self.wakeup.wait(self.seconds_until_next_due(), self.stopping)
+                backoff = 0.5
+            except SQLAlchemyError as error:
+                log.error(
+                    "database unavailable (%s); retrying in %.1fs",
+                    error.__class__.__name__,
+                    backoff,
+                )
+                self.stopping.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+        self.close()
+        log.info("scheduler stopped")
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def close(self) -> None:
+        self.publisher.close()
+        self.wakeup.close()

@@ -1,0 +1,205 @@
+"""The schema: users, jobs and runs.
+
+A job is what a user submitted: what to run, its schedule and its policies. A run is one
+attempt at one occurrence; a job's run history is simply its runs. The CHECK constraints
+mirror :mod:`shared.states`, so a bug cannot store a state the machine forbids.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.states import (
+    TERMINAL_RUN_STATES,
+    JobStatus,
+    MisfirePolicy,
+    OverlapPolicy,
+    Role,
+    RunOrigin,
+    RunState,
+)
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _one_of(column: str, values: Any) -> str:
+    listed = ", ".join(f"'{value}'" for value in sorted(str(v) for v in values))
+    return f"{column} IN ({listed})"
+
+
+TERMINAL = ", ".join(f"'{state}'" for state in sorted(TERMINAL_RUN_STATES))
+Timestamp = TIMESTAMP(timezone=True)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(_one_of("role", Role), name="role"),
+        Index("uq_users_username_lower", text("lower(username)"), unique=True),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    username: Mapped[str] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(Text)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(Text, server_default=Role.USER.value)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", JobStatus), name="status"),
+        CheckConstraint(_one_of("misfire_policy", MisfirePolicy), name="misfire_policy"),
+        CheckConstraint(_one_of("overlap_policy", OverlapPolicy), name="overlap_policy"),
+        CheckConstraint("priority BETWEEN 0 AND 9", name="priority"),
+        CheckConstraint("max_attempts BETWEEN 1 AND 100", name="max_attempts"),
+        CheckConstraint("timeout_seconds BETWEEN 1 AND 86400", name="timeout_seconds"),
+        CheckConstraint("retry_backoff_seconds >= 0", name="retry_backoff_seconds"),
+        CheckConstraint(
+            "(repeat IS NOT NULL)::int + (interval_seconds IS NOT NULL)::int"
+            " + (cron IS NOT NULL)::int <= 1",
+            name="one_recurrence",
+        ),
+        Index("ix_jobs_owner_listing", "owner_id", text("created_at DESC"), text("id DESC")),
+        Index("ix_jobs_listing", text("created_at DESC"), text("id DESC")),
+        Index(
+            "uq_jobs_owner_idempotency_key",
+            "owner_id",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    owner_id: Mapped[uuid.UUID] = mapped_column(UUID, ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(Text)
+    type: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    queue: Mapped[str] = mapped_column(Text)
+    priority: Mapped[int] = mapped_column(SmallInteger)
+    run_at: Mapped[datetime] = mapped_column(Timestamp)
+    repeat: Mapped[str | None] = mapped_column(Text)
+    interval_seconds: Mapped[int | None] = mapped_column(Integer)
+    cron: Mapped[str | None] = mapped_column(Text)
+    timezone: Mapped[str] = mapped_column(Text)
+    end_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    max_runs: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(Text)
+    run_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    max_attempts: Mapped[int] = mapped_column(SmallInteger)
+    retry_backoff_seconds: Mapped[int] = mapped_column(Integer)
+    timeout_seconds: Mapped[int] = mapped_column(Integer)
+    misfire_policy: Mapped[str] = mapped_column(Text)
+    overlap_policy: Mapped[str] = mapped_column(Text)
+    idempotency_key: Mapped[str | None] = mapped_column(Text)
+    request_fingerprint: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    __table_args__ = (
+        CheckConstraint(_one_of("state", RunState), name="state"),
+        CheckConstraint(_one_of("origin", RunOrigin), name="origin"),
+        CheckConstraint("attempt >= 1", name="attempt"),
+        CheckConstraint(
+            f"(state IN ({TERMINAL})) = (finished_at IS NOT NULL)", name="finished_iff_terminal"
+        ),
+        CheckConstraint(
+            "state NOT IN ('queued', 'running', 'succeeded', 'failed', 'lost')"
+            " OR queued_at IS NOT NULL",
+            name="queued_has_queued_at",
+        ),
+        CheckConstraint(
+            "state <> 'running' OR (started_at IS NOT NULL AND heartbeat_at IS NOT NULL"
+            " AND worker IS NOT NULL)",
+            name="running_has_worker",
+        ),
+        CheckConstraint(
+            "state <> 'pending' OR (queued_at IS NULL AND started_at IS NULL)",
+            name="pending_not_started",
+        ),
+        CheckConstraint(
+            "state NOT IN ('succeeded', 'failed', 'lost') OR started_at IS NOT NULL",
+            name="outcome_was_started",
+        ),
+        # The dispatch path: due pending runs, found by one short range scan on due_at per
+        # priority level (there are ten), so a million future runs cost the claim nothing.
+        # A NULL due_at is a run held back by a paused job: no scan reaches it.
+        Index("ix_runs_due", "priority", "due_at", postgresql_where=text("state = 'pending'")),
+        # Queued but not yet confirmed by RabbitMQ: the scheduler publishes these again.
+        Index(
+            "ix_runs_unpublished",
+            "queued_at",
+            postgresql_where=text("state = 'queued' AND published_at IS NULL"),
+        ),
+        # The rescuer's scan. Deliberately not on heartbeat_at, which changes every few
+        # seconds: an index on it would stop those updates from being HOT.
+        Index("ix_runs_running", "started_at", postgresql_where=text("state = 'running'")),
+        Index("ix_runs_history", "job_id", text("created_at DESC"), text("id DESC")),
+        Index("ix_runs_finished", "finished_at", postgresql_where=text("finished_at IS NOT NULL")),
+        # One run per occurrence and attempt; manual triggers stand outside the schedule.
+        Index(
+            "uq_runs_occurrence_attempt",
+            "job_id",
+            "scheduled_for",
+            "attempt",
+            unique=True,
+            postgresql_where=text("origin <> 'manual'"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    job_id: Mapped[uuid.UUID] = mapped_column(UUID, ForeignKey("jobs.id", ondelete="CASCADE"))
+    attempt: Mapped[int] = mapped_column(SmallInteger)
+    origin: Mapped[str] = mapped_column(Text)
+    # Copied from the job (which cannot change it) so that the claim needs no join to
+    # order by it.
+    priority: Mapped[int] = mapped_column(SmallInteger)
+    scheduled_for: Mapped[datetime] = mapped_column(Timestamp)
+    due_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    state: Mapped[str] = mapped_column(Text)
+    queued_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    published_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    started_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    finished_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    worker: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+users = User.__table__
+jobs = Job.__table__
+runs = Run.__table__

@@ -1,0 +1,65 @@
+"""Recording how a run ended, in one transaction: its final state, a retry when a failed
+attempt has attempts left, and the job's status. Used by the worker when a handler
+returns, and by the rescuer when a worker died."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from shared.repository import Row
+from shared.repository import dispatch as dispatch_repo
+from shared.repository import jobs as job_repo
+from shared.repository import runs as run_repo
+from shared.retry import retry_delay
+from shared.states import JobStatus, RunOrigin, RunState
+
+RETRIED_STATES = frozenset({RunState.FAILED, RunState.LOST})
+
+
+def retry_for(run: Row, now: datetime, rng: random.Random | None = None) -> dict[str, Any] | None:
+    """The pending retry of a failed or lost attempt, or None when none is due: attempts
+    are used up, or the user cancelled the job (or asked this run to stop)."""
+    if run["state"] not in RETRIED_STATES or run["attempt"] >= run["max_attempts"]:
+        return None
+    if run["job_status"] == JobStatus.CANCELLED or run["cancel_requested_at"] is not None:
+        return None
+    due_at: datetime | None = now + retry_delay(run["retry_backoff_seconds"], run["attempt"], rng)
+    if run["job_status"] == JobStatus.PAUSED:
+        due_at = None  # a paused job holds its retries too; resume releases them
+    return run_repo.run_params(
+        run["job_id"],
+        run["scheduled_for"],
+        priority=run["priority"],
+        now=now,
+        due_at=due_at,
+        attempt=run["attempt"] + 1,
+        origin=RunOrigin.RETRY,
+    )
+
+
+def schedule_retries(conn: Connection, finished: Sequence[Row], now: datetime) -> None:
+    retries = [params for run in finished if (params := retry_for(run, now)) is not None]
+    dispatch_repo.insert_next_occurrences(conn, retries)
+    job_repo.refresh_status(conn, sorted({run["job_id"] for run in finished}), now)
+
+
+def record_outcome(
+    conn: Connection,
+    run_id: uuid.UUID,
+    state: RunState,
+    now: datetime,
+    *,
+    result: Any = None,
+    error: Any = None,
+) -> Row | None:
+    """running → ``state``; None if the run was no longer running (rescued or deleted)."""
+    run = dispatch_repo.finish_run(conn, run_id, state, now, result=result, error=error)
+    if run is not None:
+        schedule_retries(conn, [run], now)
+    return run

@@ -1,0 +1,329 @@
+"""The dispatch path: claim, publish bookkeeping, start, heartbeat, finish, rescue, prune.
+
+Lock order, to keep clear of deadlocks: whoever waits for a lock takes the job row
+first, then its runs (the API's operations and the worker's start and finish). The
+scheduler's passes never wait: they lock with SKIP LOCKED and leave busy rows for the
+next pass.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from shared.repository import Row, as_json
+from shared.repository.runs import INSERT_RUN
+
+PRIORITIES = list(range(9, -1, -1))
+
+CLAIM_DUE = text(
+    """
+    WITH candidates AS (
+        SELECT due.id
+        FROM unnest(CAST(:priorities AS smallint[])) AS level(priority)
+        CROSS JOIN LATERAL (
+            SELECT id FROM runs
+            WHERE state = 'pending' AND priority = level.priority AND due_at <= :now
+            ORDER BY due_at
+            LIMIT :limit
+            FOR UPDATE SKIP LOCKED
+        ) AS due
+        LIMIT :limit
+    )
+    SELECT r.id, r.job_id, r.attempt, r.origin, r.scheduled_for, r.due_at, r.priority,
+           j.queue, j.run_at, j.repeat, j.interval_seconds, j.cron, j.timezone, j.end_at,
+           j.max_runs, j.run_count, j.misfire_policy, j.overlap_policy
+    FROM runs AS r JOIN jobs AS j ON j.id = r.job_id
+    WHERE r.id IN (SELECT id FROM candidates)
+    ORDER BY r.priority DESC, r.due_at
+    FOR UPDATE OF j SKIP LOCKED
+    """
+)
+
+
+def claim_due(conn: Connection, now: datetime, limit: int) -> list[Row]:
+    """Lock up to ``limit`` due pending runs, highest priority first, and their jobs.
+
+    One short range scan of the due index per priority level. A run whose job another
+    transaction holds (a user's cancel, say) is left for the next pass.
+    """
+    return list(
+        conn.execute(CLAIM_DUE, {"priorities": PRIORITIES, "now": now, "limit": limit}).mappings()
+    )
+
+
+def live_counts(
+    conn: Connection, job_ids: Sequence[uuid.UUID], exclude: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    rows = conn.execute(
+        text(
+            "SELECT job_id, count(*) AS n FROM runs WHERE job_id = ANY(:jobs) "
+            "AND state IN ('queued', 'running') AND NOT id = ANY(:exclude) GROUP BY job_id"
+        ),
+        {"jobs": list(job_ids), "exclude": list(exclude)},
+    )
+    return {row.job_id: int(row.n) for row in rows}
+
+
+def mark_queued(conn: Connection, run_ids: Sequence[uuid.UUID], now: datetime) -> None:
+    if run_ids:
+        conn.execute(
+            text(
+                "UPDATE runs SET state = 'queued', queued_at = :now "
+                "WHERE id = ANY(:ids) AND state = 'pending'"
+            ),
+            {"ids": list(run_ids), "now": now},
+        )
+
+
+def mark_skipped(conn: Connection, reasons: Mapping[uuid.UUID, str], now: datetime) -> None:
+    if reasons:
+        conn.execute(
+            text(
+                "UPDATE runs SET state = 'skipped', finished_at = :now, "
+                "result = jsonb_build_object('skipped', skip.reason) "
+                "FROM unnest(CAST(:ids AS uuid[]), CAST(:reasons AS text[])) AS skip(id, reason) "
+                "WHERE runs.id = skip.id AND runs.state = 'pending'"
+            ),
+            {"ids": list(reasons), "reasons": list(reasons.values()), "now": now},
+        )
+
+
+def insert_next_occurrences(conn: Connection, params: Sequence[dict[str, Any]]) -> None:
+    """Materialise next occurrences; one that already exists is left alone."""
+    if params:
+        conn.execute(text(f"{INSERT_RUN.text} ON CONFLICT DO NOTHING"), list(params))
+
+
+def add_run_counts(conn: Connection, counts: Mapping[uuid.UUID, int], now: datetime) -> None:
+    if counts:
+        conn.execute(
+            text(
+                "UPDATE jobs SET run_count = run_count + c.n, updated_at = :now "
+                "FROM unnest(CAST(:ids AS uuid[]), CAST(:ns AS int[])) AS c(id, n) "
+                "WHERE jobs.id = c.id"
+            ),
+            {"ids": list(counts), "ns": list(counts.values()), "now": now},
+        )
+
+
+def replace_live(
+    conn: Connection, job_ids: Sequence[uuid.UUID], keep: Sequence[uuid.UUID], now: datetime
+) -> None:
+    """Overlap ``replace``: cancel the jobs' queued runs and interrupt their running ones.
+
+    SKIP LOCKED: a run that a worker is finishing right now needs no cancelling.
+    """
+    if not job_ids:
+        return
+    params = {"jobs": list(job_ids), "keep": list(keep), "now": now}
+    error = as_json({"kind": "cancelled", "message": "replaced by a newer occurrence"})
+    conn.execute(
+        text(
+            "UPDATE runs SET state = 'cancelled', finished_at = :now, "
+            "error = CAST(:error AS jsonb) WHERE id IN (SELECT id FROM runs "
+            "WHERE job_id = ANY(:jobs) AND state = 'queued' AND NOT id = ANY(:keep) "
+            "FOR UPDATE SKIP LOCKED)"
+        ),
+        {**params, "error": error},
+    )
+    conn.execute(
+        text(
+            "UPDATE runs SET cancel_requested_at = :now WHERE id IN (SELECT id FROM runs "
+            "WHERE job_id = ANY(:jobs) AND state = 'running' AND cancel_requested_at IS NULL "
+            "FOR UPDATE SKIP LOCKED)"
+        ),
+        params,
+    )
+
+
+def mark_published(conn: Connection, run_ids: Sequence[uuid.UUID], now: datetime) -> None:
+    if run_ids:
+        conn.execute(
+            text(
+                "UPDATE runs SET published_at = :now WHERE id = ANY(:ids) AND published_at IS NULL"
+            ),
+            {"ids": list(run_ids), "now": now},
+        )
+
+
+def claim_unpublished(
+    conn: Connection, older_than: datetime, now: datetime, limit: int
+) -> list[Row]:
+    """Queued runs that no publish was confirmed for: their scheduler crashed between the
+    claim and the publish, or RabbitMQ refused. Their ``queued_at`` is bumped, so another
+    scheduler leaves them alone while this one publishes them again."""
+    return list(
+        conn.execute(
+            text(
+                "UPDATE runs SET queued_at = :now FROM jobs WHERE runs.id IN ("
+                "  SELECT id FROM runs WHERE state = 'queued' AND published_at IS NULL"
+                "  AND queued_at < :older_than ORDER BY queued_at LIMIT :limit"
+                "  FOR UPDATE SKIP LOCKED"
+                ") AND jobs.id = runs.job_id RETURNING runs.id, jobs.queue"
+            ),
+            {"older_than": older_than, "now": now, "limit": limit},
+        ).mappings()
+    )
+
+
+RUN_WITH_JOB = (
+    "r.id, r.job_id, r.attempt, r.origin, r.priority, r.scheduled_for, r.state, "
+    "r.cancel_requested_at, j.type, j.payload, j.max_attempts, j.retry_backoff_seconds, "
+    "j.timeout_seconds, j.status AS job_status, j.queue"
+)
+
+
+def lock_job_of_run(conn: Connection, run_id: uuid.UUID) -> uuid.UUID | None:
+    """Lock the job of a run (lock order: the job first), returning its id."""
+    job_id: uuid.UUID | None = conn.scalar(
+        text(
+            "SELECT j.id FROM jobs AS j JOIN runs AS r ON r.job_id = j.id "
+            "WHERE r.id = :id FOR NO KEY UPDATE OF j"
+        ),
+        {"id": run_id},
+    )
+    return job_id
+
+
+def start_run(conn: Connection, run_id: uuid.UUID, worker: str, now: datetime) -> Row | None:
+    """queued → running. None when the run is not queued: a duplicate message, or a run
+    cancelled before a worker took it. The caller acks and drops the message."""
+    if lock_job_of_run(conn, run_id) is None:
+        return None
+    return (
+        conn.execute(
+            text(
+                "UPDATE runs AS r SET state = 'running', started_at = :now, "
+                "heartbeat_at = :now, worker = :worker FROM jobs AS j "
+                "WHERE r.id = :id AND r.state = 'queued' AND j.id = r.job_id "
+                f"RETURNING {RUN_WITH_JOB}"
+            ),
+            {"id": run_id, "worker": worker, "now": now},
+        )
+        .mappings()
+        .first()
+    )
+
+
+def finish_run(
+    conn: Connection,
+    run_id: uuid.UUID,
+    state: str,
+    now: datetime,
+    *,
+    result: Any = None,
+    error: Any = None,
+) -> Row | None:
+    """running → a final state. None if the run is no longer running (it was rescued as
+    lost meanwhile, or deleted with its user)."""
+    if lock_job_of_run(conn, run_id) is None:
+        return None
+    return (
+        conn.execute(
+            text(
+                "UPDATE runs AS r SET state = :state, finished_at = :now, "
+                "result = CAST(:result AS jsonb), error = CAST(:error AS jsonb) FROM jobs AS j "
+                "WHERE r.id = :id AND r.state = 'running' AND j.id = r.job_id "
+                f"RETURNING {RUN_WITH_JOB}"
+            ),
+            {
+                "id": run_id,
+                "state": state,
+                "now": now,
+                "result": as_json(result),
+                "error": as_json(error),
+            },
+        )
+        .mappings()
+        .first()
+    )
+
+
+def heartbeat(conn: Connection, run_ids: Sequence[uuid.UUID], now: datetime) -> list[Row]:
+    """Refresh ``heartbeat_at`` of a worker process's running runs, in one statement.
+
+    Returns the runs still running, with their cancellation flag; a run missing from the
+    answer was deleted or taken from this worker (rescued as lost)."""
+    if not run_ids:
+        return []
+    return list(
+        conn.execute(
+            text(
+                "UPDATE runs SET heartbeat_at = :now WHERE id = ANY(:ids) AND state = 'running' "
+                "RETURNING id, cancel_requested_at"
+            ),
+            {"ids": list(run_ids), "now": now},
+        ).mappings()
+    )
+
+
+def cancellation_flags(conn: Connection, run_ids: Sequence[uuid.UUID]) -> list[Row]:
+    """A read-only check between heartbeats: which runs are still running, and flagged."""
+    if not run_ids:
+        return []
+    return list(
+        conn.execute(
+            text(
+                "SELECT id, cancel_requested_at FROM runs "
+                "WHERE id = ANY(:ids) AND state = 'running'"
+            ),
+            {"ids": list(run_ids)},
+        ).mappings()
+    )
+
+
+def claim_lost(conn: Connection, cutoff: datetime, now: datetime, limit: int) -> list[Row]:
+    """running → lost for runs whose heartbeat stopped before ``cutoff``."""
+    return list(
+        conn.execute(
+            text(
+                "UPDATE runs AS r SET state = 'lost', finished_at = :now, "
+                "error = jsonb_build_object('kind', 'lost', 'message', "
+                "'the worker stopped sending heartbeats (' || coalesce(r.worker, '?') || ')') "
+                "FROM jobs AS j WHERE r.id IN ("
+                "  SELECT lr.id FROM runs AS lr JOIN jobs AS lj ON lj.id = lr.job_id"
+                "  WHERE lr.state = 'running' AND lr.heartbeat_at < :cutoff"
+                "  ORDER BY lr.heartbeat_at LIMIT :limit FOR UPDATE OF lr, lj SKIP LOCKED"
+                ") AND j.id = r.job_id "
+                f"RETURNING {RUN_WITH_JOB}"
+            ),
+            {"cutoff": cutoff, "now": now, "limit": limit},
+        ).mappings()
+    )
+
+
+def prune_finished(conn: Connection, cutoff: datetime, limit: int) -> int:
+    """Delete up to ``limit`` runs that finished before ``cutoff``, keeping each job's
+    newest run so that ``last_run`` survives."""
+    return conn.execute(
+        text(
+            "DELETE FROM runs WHERE id IN ("
+            "  SELECT old.id FROM runs AS old WHERE old.finished_at < :cutoff"
+            "  AND EXISTS (SELECT 1 FROM runs AS newer WHERE newer.job_id = old.job_id"
+            "              AND newer.created_at > old.created_at)"
+            "  LIMIT :limit FOR UPDATE SKIP LOCKED)"
+        ),
+        {"cutoff": cutoff, "limit": limit},
+    ).rowcount
+
+
+def ids(rows: Iterable[Row]) -> list[uuid.UUID]:
+    return [row["id"] for row in rows]
+
+
+def earliest_due(conn: Connection) -> datetime | None:
+    """The earliest due time among pending runs: one index probe per priority level."""
+    due: datetime | None = conn.scalar(
+        text(
+            "SELECT min(first.due_at) FROM unnest(CAST(:priorities AS smallint[])) AS level(p) "
+            "CROSS JOIN LATERAL (SELECT due_at FROM runs WHERE state = 'pending' "
+            "AND priority = level.p AND due_at IS NOT NULL ORDER BY due_at LIMIT 1) AS first"
+        ),
+        {"priorities": PRIORITIES},
+    )
+    return due

@@ -1,0 +1,139 @@
+"""Configuration, read once from ``CHRONOS_*`` environment variables at each entry point.
+
+Nothing below an entry point reads ``os.environ``: the entry point calls
+:func:`load_settings` and passes the :class:`Settings` object down.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+log = logging.getLogger("chronos.settings")
+
+DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/chronos"
+DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+
+# Development only. Fixed rather than random because every gunicorn worker process must
+# accept the tokens that any other one issued.
+DEVELOPMENT_JWT_SECRET = "chronos-development-secret-do-not-use-in-production"  # noqa: S105
+MIN_SECRET_BYTES = 32
+# Larger than any sensible timing, size or retention; keeps int() of a setting finite.
+MAX_SETTING = 1e12
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or invalid; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    broker_url: str = DEFAULT_BROKER_URL
+    env: str = "development"
+    jwt_secret: str = DEVELOPMENT_JWT_SECRET
+    token_ttl_seconds: int = 3600
+    open_registration: bool = True
+    queues: tuple[str, ...] = ("default",)
+    queue_prefix: str = ""
+    enable_shell_jobs: bool = False
+    smtp_url: str | None = None
+    job_modules: tuple[str, ...] = ()
+    poll_interval_seconds: float = 1.0
+    heartbeat_seconds: float = 5.0
+    lease_seconds: float = 30.0
+    run_retention_days: int = 30
+    misfire_grace_seconds: float = 60.0
+    max_body_bytes: int = 256 * 1024
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    def queue_name(self, queue: str) -> str:
+        """The RabbitMQ queue name for a Chronos queue, with the deployment's prefix."""
+        return f"{self.queue_prefix}{queue}"
+
+
+def _flag(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name}: expected true or false, got {raw!r}")
+
+
+def _number(environ: Mapping[str, str], name: str, default: float, minimum: float) -> float:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: expected a number, got {raw!r}") from None
+    if not math.isfinite(value) or value > MAX_SETTING:
+        raise SettingsError(f"{name}: expected a finite number below {MAX_SETTING:g}, got {raw!r}")
+    if value < minimum:
+        raise SettingsError(f"{name}: must be at least {minimum}, got {raw!r}")
+    return value
+
+
+def _list(environ: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = environ.get(name)
+    if raw is None:
+        return default
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings from the environment, enforcing the production rules."""
+    environ = os.environ if environ is None else environ
+    env = environ.get("CHRONOS_ENV", "development").strip() or "development"
+    if env not in {"development", "production"}:
+        raise SettingsError(f"CHRONOS_ENV: expected development or production, got {env!r}")
+
+    secret = environ.get("CHRONOS_JWT_SECRET", "")
+    if env == "production":
+        if not secret:
+            raise SettingsError("CHRONOS_JWT_SECRET: required when CHRONOS_ENV=production")
+        if len(secret.encode()) < MIN_SECRET_BYTES:
+            raise SettingsError(
+                f"CHRONOS_JWT_SECRET: must be at least {MIN_SECRET_BYTES} bytes in production"
+            )
+    elif not secret:
+        log.warning(
+            "CHRONOS_JWT_SECRET is not set: using the fixed DEVELOPMENT secret. Anyone can "
+            "forge tokens. Set CHRONOS_JWT_SECRET (32+ bytes) and CHRONOS_ENV=production."
+        )
+        secret = DEVELOPMENT_JWT_SECRET
+    elif len(secret.encode()) < MIN_SECRET_BYTES:
+        log.warning("CHRONOS_JWT_SECRET is shorter than %d bytes", MIN_SECRET_BYTES)
+
+    queues = _list(environ, "CHRONOS_QUEUES", ("default",)) or ("default",)
+    smtp_url = environ.get("CHRONOS_SMTP_URL") or None
+    return Settings(
+        database_url=environ.get("CHRONOS_DATABASE_URL") or DEFAULT_DATABASE_URL,
+        broker_url=environ.get("CHRONOS_BROKER_URL") or DEFAULT_BROKER_URL,
+        env=env,
+        jwt_secret=secret,
+        token_ttl_seconds=int(_number(environ, "CHRONOS_TOKEN_TTL_SECONDS", 3600, 60)),
+        open_registration=_flag(environ, "CHRONOS_OPEN_REGISTRATION", True),
+        queues=queues,
+        queue_prefix=environ.get("CHRONOS_QUEUE_PREFIX", ""),
+        enable_shell_jobs=_flag(environ, "CHRONOS_ENABLE_SHELL_JOBS", False),
+        smtp_url=smtp_url,
+        job_modules=_list(environ, "CHRONOS_JOB_MODULES", ()),
+        poll_interval_seconds=_number(environ, "CHRONOS_POLL_INTERVAL_SECONDS", 1.0, 0.01),
+        heartbeat_seconds=_number(environ, "CHRONOS_HEARTBEAT_SECONDS", 5.0, 0.1),
+        lease_seconds=_number(environ, "CHRONOS_LEASE_SECONDS", 30.0, 1.0),
+        run_retention_days=int(_number(environ, "CHRONOS_RUN_RETENTION_DAYS", 30, 1)),
+        misfire_grace_seconds=_number(environ, "CHRONOS_MISFIRE_GRACE_SECONDS", 60.0, 0.0),
+        max_body_bytes=int(_number(environ, "CHRONOS_MAX_BODY_BYTES", 256 * 1024, 1024)),
+    )

@@ -1,0 +1,75 @@
+"""Each test run gets its own PostgreSQL database, migrated with Alembic, and its own
+RabbitMQ queue prefix, so that runs never collide on a shared machine."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from shared.db import ensure_database, make_engine
+from shared.settings import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN_TOKEN = uuid.uuid4().hex[:10]
+
+
+def server_url() -> str:
+    return os.environ.get("CHRONOS_TEST_DATABASE_URL") or load_settings({}).database_url
+
+
+def migrate(database_url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["database_url"] = database_url
+    config.attributes["configure_logger"] = False
+    command.upgrade(config, "head")
+
+
+def drop_database(database_url: str) -> None:
+    url = make_url(database_url)
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    url = make_url(server_url()).set(database=f"chronos_test_{RUN_TOKEN}")
+    rendered = url.render_as_string(hide_password=False)
+    ensure_database(rendered)
+    migrate(rendered)
+    yield rendered
+    drop_database(rendered)
+
+
+@pytest.fixture(scope="session")
+def queue_prefix() -> str:
+    return f"chronos-test-{RUN_TOKEN}."
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, queue_prefix: str) -> Settings:
+    return load_settings(
+        {
+            "CHRONOS_DATABASE_URL": database_url,
+            "CHRONOS_QUEUE_PREFIX": queue_prefix,
+            "CHRONOS_JWT_SECRET": "test-secret-" + "x" * 40,
+            "CHRONOS_ENABLE_SHELL_JOBS": "true",
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def engine(settings: Settings) -> Iterator[Engine]:
+    engine = make_engine(settings.database_url)
+    yield engine
+    engine.dispose()

@@ -1,0 +1,246 @@
+"""GET /jobs: ownership, order, filters and keyset paging."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import Any
+
+import pytest
+
+JOB_KEYS = {
+    "id",
+    "owner_id",
+    "name",
+    "type",
+    "payload",
+    "queue",
+    "priority",
+    "schedule",
+    "recurring",
+    "status",
+    "next_run_at",
+    "last_run",
+    "run_count",
+    "max_attempts",
+    "retry_backoff_seconds",
+    "timeout_seconds",
+    "misfire_policy",
+    "overlap_policy",
+    "created_at",
+    "updated_at",
+}
+
+
+def unique(prefix: str = "job") -> str:
+    return f"{prefix}-{uuid.uuid4().hex}"
+
+
+def create_job(client: Any, account: Any, **body: Any) -> dict[str, Any]:
+    result = client.simulate_post(
+        "/jobs/submit", json={"type": "noop", **body}, headers=account.headers
+    )
+    assert result.status_code == 201, result.text
+    return result.json
+
+
+def list_jobs(client: Any, account: Any, **params: Any) -> Any:
+    return client.simulate_get("/jobs", params=params, headers=account.headers)
+
+
+def ids(result: Any) -> list[str]:
+    assert result.status_code == 200, result.text
+    return [job["id"] for job in result.json["items"]]
+
+
+def assert_error(result: Any, status: int, field: str | None = None) -> None:
+    assert result.status_code == status, result.text
+    body = result.json
+    assert set(body) == {"title", "description"}, body
+    if field is not None:
+        assert field in body["description"], body
+
+
+def test_list_returns_own_jobs_newest_first(client, user):
+    created = [create_job(client, user, name=f"n{index}")["id"] for index in range(3)]
+    result = list_jobs(client, user)
+
+    assert result.status_code == 200, result.text
+    assert set(result.json) == {"items", "next_cursor"}
+    assert ids(result) == list(reversed(created))
+    assert result.json["next_cursor"] is None
+    for job in result.json["items"]:
+        assert set(job) == JOB_KEYS
+        assert job["owner_id"] == user.id
+
+
+def test_list_of_a_new_user_is_empty(client, user):
+    result = list_jobs(client, user)
+    assert result.status_code == 200, result.text
+    assert result.json == {"items": [], "next_cursor": None}
+
+
+def test_users_never_see_each_others_jobs(client, user, other_user):
+    name = unique()
+    mine = create_job(client, user, name=name)["id"]
+    theirs = create_job(client, other_user, name=name)["id"]
+
+    assert ids(list_jobs(client, user)) == [mine]
+    assert ids(list_jobs(client, other_user)) == [theirs]
+    assert ids(list_jobs(client, user, name=name)) == [mine]
+
+
+def test_admin_sees_everyones_jobs(client, user, other_user, admin):
+    name = unique()
+    mine = create_job(client, user, name=name)["id"]
+    theirs = create_job(client, other_user, name=name)["id"]
+
+    assert ids(list_jobs(client, admin, name=name, limit=200)) == [theirs, mine]
+
+
+def test_filter_by_status(client, user):
+    kept = create_job(client, user)["id"]
+    cancelled = create_job(client, user)["id"]
+    assert client.simulate_delete(f"/jobs/{cancelled}", headers=user.headers).status_code == 200
+
+    assert ids(list_jobs(client, user, status="cancelled")) == [cancelled]
+    assert ids(list_jobs(client, user, status="scheduled")) == [kept]
+    assert ids(list_jobs(client, user, status="paused")) == []
+
+
+def test_filter_by_type(client, user):
+    noop = create_job(client, user)["id"]
+    sleep = create_job(client, user, type="sleep", payload={"seconds": 1})["id"]
+
+    assert ids(list_jobs(client, user, type="sleep")) == [sleep]
+    assert ids(list_jobs(client, user, type="noop")) == [noop]
+    assert ids(list_jobs(client, user, type="http")) == []
+
+
+def test_filter_by_queue(client, user):
+    default = create_job(client, user)["id"]
+    special = create_job(client, user, queue="special")["id"]
+
+    assert ids(list_jobs(client, user, queue="special")) == [special]
+    assert ids(list_jobs(client, user, queue="default")) == [default]
+
+
+def test_filter_by_name(client, user):
+    wanted = unique("wanted")
+    first = create_job(client, user, name=wanted)["id"]
+    create_job(client, user, name=unique("other"))
+    second = create_job(client, user, name=wanted)["id"]
+
+    assert ids(list_jobs(client, user, name=wanted)) == [second, first]
+    assert ids(list_jobs(client, user, name=unique("missing"))) == []
+
+
+def test_filters_combine(client, user):
+    match = create_job(client, user, queue="combo", name="combo")["id"]
+    create_job(client, user, queue="combo", name="other")
+    create_job(client, user, queue="default", name="combo")
+
+    assert ids(list_jobs(client, user, queue="combo", name="combo", type="noop")) == [match]
+
+
+def test_paging_through_five_jobs_two_at_a_time(client, user):
+    created = [create_job(client, user, name=f"page{index}")["id"] for index in range(5)]
+
+    seen: list[str] = []
+    sizes: list[int] = []
+    cursor = None
+    for _ in range(5):
+        params: dict[str, Any] = {"limit": 2}
+        if cursor is not None:
+            params["cursor"] = cursor
+        result = list_jobs(client, user, **params)
+        page = ids(result)
+        sizes.append(len(page))
+        seen.extend(page)
+        cursor = result.json["next_cursor"]
+        if cursor is None:
+            break
+        assert isinstance(cursor, str)
+
+    assert sizes == [2, 2, 1]
+    assert cursor is None
+    assert len(seen) == len(set(seen))
+    assert seen == list(reversed(created))
+
+
+def test_paging_with_a_filter_keeps_the_filter(client, user):
+    name = unique()
+    created = [create_job(client, user, name=name)["id"] for _ in range(3)]
+    create_job(client, user, name=unique())
+
+    first = list_jobs(client, user, name=name, limit=2)
+    second = list_jobs(client, user, name=name, limit=2, cursor=first.json["next_cursor"])
+
+    assert ids(first) + ids(second) == list(reversed(created))
+    assert second.json["next_cursor"] is None
+
+
+@pytest.mark.parametrize("limit", ["1", "200"])
+def test_limit_bounds_are_accepted(client, user, limit):
+    create_job(client, user)
+    create_job(client, user)
+    result = list_jobs(client, user, limit=limit)
+    assert result.status_code == 200, result.text
+    assert len(result.json["items"]) == min(int(limit), 2)
+
+
+@pytest.mark.parametrize("limit", ["0", "201", "-1", "abc", "1.5", str(10**30)])
+def test_bad_limit_is_rejected(client, user, limit):
+    assert_error(client.simulate_get(f"/jobs?limit={limit}", headers=user.headers), 400, "limit")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage",
+        "%%%",
+        base64.urlsafe_b64encode(b"not json at all").decode(),
+        base64.urlsafe_b64encode(b'{"t": "yesterday", "id": "nope"}').decode(),
+        base64.urlsafe_b64encode(b"[1, 2, 3]").decode(),
+        "A" * 5000,
+    ],
+)
+def test_bad_cursor_is_rejected(client, user, cursor):
+    create_job(client, user)
+    result = list_jobs(client, user, cursor=cursor)
+    assert_error(result, 400, "cursor")
+
+
+def test_cursor_from_one_listing_does_not_leak_other_users_jobs(client, user, other_user):
+    for _ in range(3):
+        create_job(client, other_user)
+    page = list_jobs(client, other_user, limit=1)
+    cursor = page.json["next_cursor"]
+    assert cursor is not None
+
+    result = list_jobs(client, user, cursor=cursor)
+    # Whatever a foreign cursor means, it never shows another user's jobs.
+    assert result.status_code in {200, 400}, result.text
+    if result.status_code == 200:
+        assert result.json["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [
+        ("status", "' OR 1=1 --"),
+        ("status", "nonsense"),
+        ("type", "x" * 5000),
+        ("queue", "'; DROP TABLE jobs; --"),
+        ("name", "\u0000"),
+        ("name", "📅"),
+    ],
+)
+def test_hostile_filters_never_fail_the_server(client, user, param, value):
+    create_job(client, user)
+    result = list_jobs(client, user, **{param: value})
+    assert result.status_code in {200, 400}, result.text
+    if result.status_code == 200:
+        assert result.json["items"] == []
+    else:
+        assert_error(result, 400, param)

@@ -1,0 +1,119 @@
+"""The migrations produce exactly the schema the models describe, and reverse cleanly."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
+
+from shared.db import ensure_database
+from shared.models import Base
+from tests.conftest import drop_database, server_url
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def empty_database() -> Iterator[str]:
+    url = make_url(server_url()).set(database=f"chronos_migration_{uuid.uuid4().hex[:10]}")
+    rendered = url.render_as_string(hide_password=False)
+    ensure_database(rendered)
+    yield rendered
+    drop_database(rendered)
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["database_url"] = database_url
+    config.attributes["configure_logger"] = False
+    return config
+
+
+def schema_differences(database_url: str) -> list[object]:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return list(compare_metadata(MigrationContext.configure(conn), Base.metadata))
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_head_matches_the_models(empty_database: str) -> None:
+    command.upgrade(alembic_config(empty_database), "head")
+    assert schema_differences(empty_database) == []
+
+
+def test_downgrade_then_upgrade(empty_database: str) -> None:
+    config = alembic_config(empty_database)
+    command.upgrade(config, "head")
+    command.downgrade(config, "base")
+    engine = create_engine(empty_database)
+    try:
+        assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    finally:
+        engine.dispose()
+    command.upgrade(config, "head")
+    assert schema_differences(empty_database) == []
+
+
+def test_upgrade_is_idempotent(empty_database: str) -> None:
+    config = alembic_config(empty_database)
+    command.upgrade(config, "head")
+    command.upgrade(config, "head")
+    engine = create_engine(empty_database)
+    try:
+        with engine.connect() as conn:
+            version = conn.scalar(text("SELECT version_num FROM alembic_version"))
+            fillfactor = conn.scalar(text("SELECT reloptions FROM pg_class WHERE relname = 'runs'"))
+    finally:
+        engine.dispose()
+    assert version is not None
+    assert "fillfactor=80" in fillfactor
+
+
+def test_the_database_rejects_a_terminal_run_without_finished_at(empty_database: str) -> None:
+    """The CHECK constraints mirror the state machine, so a bug cannot store it."""
+    command.upgrade(alembic_config(empty_database), "head")
+    engine = create_engine(empty_database)
+    user_id, job_id = uuid.uuid4(), uuid.uuid4()
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO users (id, username, password_hash, role, created_at, "
+                    "updated_at) VALUES (:id, 'x', 'h', 'user', now(), now())"
+                ),
+                {"id": user_id},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO jobs (id, owner_id, name, type, payload, queue, priority, "
+                    "run_at, timezone, status, max_attempts, retry_backoff_seconds, "
+                    "timeout_seconds, misfire_policy, overlap_policy, created_at, updated_at) "
+                    "VALUES (:id, :owner, 'n', 'noop', '{}', 'default', 0, now(), 'UTC', "
+                    "'scheduled', 1, 30, 60, 'run_once', 'forbid', now(), now())"
+                ),
+                {"id": job_id, "owner": user_id},
+            )
+        with (
+            pytest.raises(Exception, match="ck_runs_finished_iff_terminal"),
+            engine.begin() as conn,
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO runs (id, job_id, attempt, origin, priority, scheduled_for, "
+                    "due_at, state, queued_at, started_at, created_at) VALUES (:id, :job, 1, "
+                    "'schedule', 0, now(), now(), 'succeeded', now(), now(), now())"
+                ),
+                {"id": uuid.uuid4(), "job": job_id},
+            )
+    finally:
+        engine.dispose()

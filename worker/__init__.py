@@ -1,0 +1,59 @@
+"""The worker: ``dramatiq worker`` (the standard Dramatiq CLI).
+
+Importing this module builds the broker from the environment, declares the queues in
+CHRONOS_QUEUES (with CHRONOS_QUEUE_PREFIX), and registers the one actor, ``execute_run``,
+that executes every job type. Scale it with Dramatiq's own flags: ``--processes``,
+``--threads`` and ``--queues``.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cache
+
+import dramatiq
+from sqlalchemy import Engine
+
+from shared import jobtypes
+from shared.broker import ACTOR_NAME, make_broker
+from shared.clock import SystemClock
+from shared.db import make_engine
+from shared.settings import load_settings
+from worker import handlers
+from worker.execution import Executor
+from worker.heartbeat import Heartbeat, InFlight
+
+# Chronos retries are runs that users can see, with their own backoff; Dramatiq's own
+# would run an attempt twice behind our back. Time limits are enforced by the heartbeat
+# (timeout_seconds, up to a day), so Dramatiq's 10-minute default must not cut in.
+NO_DRAMATIQ_TIME_LIMIT_MS = 25 * 3600 * 1000
+
+settings = load_settings()
+logging.getLogger("chronos").setLevel(logging.INFO)
+logging.getLogger("pika").setLevel(logging.WARNING)
+handlers.install()
+jobtypes.load_job_modules(settings.job_modules)
+
+
+@cache
+def engine() -> Engine:
+    """One engine per worker process, made after Dramatiq forks it."""
+    return make_engine(settings.database_url, pool_size=12, application_name="chronos-worker")
+
+
+clock = SystemClock()
+in_flight = InFlight()
+broker = make_broker(settings)
+broker.add_middleware(Heartbeat(in_flight, engine, clock, settings.heartbeat_seconds))
+dramatiq.set_broker(broker)
+executor = Executor(settings, engine, clock, in_flight)
+
+
+@dramatiq.actor(
+    actor_name=ACTOR_NAME,
+    queue_name=settings.queue_name(settings.queues[0]),
+    max_retries=0,
+    time_limit=NO_DRAMATIQ_TIME_LIMIT_MS,
+)
+def execute_run(run_id: str) -> None:
+    executor.execute(run_id)

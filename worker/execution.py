@@ -1,0 +1,174 @@
+"""Executing one run: claim it, call its type's handler, record the outcome.
+
+At-least-once delivery is assumed. A message for a run that is not ``queued`` (a
+duplicate, or a run cancelled before a worker took it) finds nothing to start and is
+dropped, so a run starts at most once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from shared import jobtypes
+from shared.clock import Clock
+from shared.jobtypes import JobFailed, RunContext
+from shared.outcomes import record_outcome
+from shared.repository import Row
+from shared.repository import dispatch as dispatch_repo
+from shared.repository import jobs as job_repo
+from shared.settings import Settings
+from shared.states import ErrorKind, RunState
+from worker.heartbeat import InFlight
+
+log = logging.getLogger("chronos.worker")
+
+MAX_RESULT_BYTES = 256 * 1024
+MAX_MESSAGE_CHARS = 4096
+# How long a worker keeps trying to reach the database to start or record a run.
+DATABASE_PATIENCE = (0.5, 1, 2, 4, 8, 15, 30)
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def with_database_retries(action: Callable[[], Any], what: str) -> Any:
+    """Keep trying through a short database outage (a restart, a failover)."""
+    for delay in DATABASE_PATIENCE:
+        try:
+            return action()
+        except SQLAlchemyError as error:
+            log.warning("%s failed (%s); retrying in %ss", what, error.__class__.__name__, delay)
+            time.sleep(delay)
+    return action()
+
+
+def capped_result(result: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if result is None:
+        return None
+    encoded = json.dumps(result, default=str)
+    if len(encoded.encode()) > MAX_RESULT_BYTES:
+        return {"truncated": True, "note": f"the result was over {MAX_RESULT_BYTES} bytes"}
+    decoded: dict[str, Any] = json.loads(encoded)
+    return decoded
+
+
+def error_of(kind: str, message: str) -> dict[str, str]:
+    return {"kind": kind, "message": message[:MAX_MESSAGE_CHARS]}
+
+
+class Executor:
+    def __init__(
+        self, settings: Settings, engine: Callable[[], Engine], clock: Clock, in_flight: InFlight
+    ) -> None:
+        self.settings = settings
+        self._engine = engine
+        self.clock = clock
+        self.in_flight = in_flight
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine()
+
+    def start(self, run_id: uuid.UUID) -> Row | None:
+        def claim() -> Row | None:
+            with self.engine.begin() as conn:
+                run = dispatch_repo.start_run(conn, run_id, worker_id(), self.clock.now())
+                if run is not None:
+                    job_repo.refresh_status(conn, [run["job_id"]], self.clock.now())
+                return run
+
+        run: Row | None = with_database_retries(claim, f"starting run {run_id}")
+        return run
+
+    def execute(self, raw_run_id: str) -> None:
+        try:
+            run_id = uuid.UUID(raw_run_id)
+        except (ValueError, TypeError):
+            log.error("dropping a message with a malformed run id %r", raw_run_id)
+            return
+        run = self.start(run_id)
+        if run is None:
+            log.info("run %s is not queued (a duplicate, or cancelled); dropped", run_id)
+            return
+        started = self.clock.now()
+        ctx = RunContext(
+            run_id=run_id,
+            job_id=run["job_id"],
+            attempt=run["attempt"],
+            deadline=started + timedelta(seconds=run["timeout_seconds"]),
+            logger=logging.getLogger(f"chronos.job.{run['type']}"),
+            settings=self.settings,
+        )
+        self.in_flight.add(ctx)
+        try:
+            state, result, error = self.call_handler(run, ctx)
+            self.finish(run_id, state, result, error)
+        finally:
+            self.in_flight.remove(run_id)
+
+    def call_handler(
+        self, run: Row, ctx: RunContext
+    ) -> tuple[RunState, dict[str, Any] | None, dict[str, str] | None]:
+        job_type = jobtypes.REGISTRY.get(run["type"])
+        if job_type is None or job_type.handler is None:
+            message = f"no handler for job type {run['type']!r} on this worker"
+            return RunState.FAILED, None, error_of(ErrorKind.EXCEPTION, message)
+        result: Mapping[str, Any] | None = None
+        failure: dict[str, str] | None = None
+        try:
+            result = job_type.handler(dict(run["payload"]), ctx)
+        except JobFailed as failed:
+            result, failure = failed.result, error_of(failed.kind, failed.message)
+        except Exception as exc:  # a handler's bug or its target's failure: the run fails
+            if ctx.reason is None:
+                ctx.logger.warning("run %s failed: %r", ctx.run_id, exc)
+            failure = error_of(ErrorKind.EXCEPTION, f"{exc.__class__.__name__}: {exc}")
+        if ctx.reason == "cancelled":
+            return (
+                RunState.CANCELLED,
+                capped_result(result),
+                error_of(ErrorKind.CANCELLED, "the run was cancelled while running"),
+            )
+        if ctx.reason == "timeout":
+            return (
+                RunState.FAILED,
+                capped_result(result),
+                error_of(
+                    ErrorKind.TIMEOUT,
+                    f"the run took longer than timeout_seconds ({run['timeout_seconds']})",
+                ),
+            )
+        if failure is not None:
+            return RunState.FAILED, capped_result(result), failure
+        return RunState.SUCCEEDED, capped_result(result), None
+
+    def finish(
+        self,
+        run_id: uuid.UUID,
+        state: RunState,
+        result: dict[str, Any] | None,
+        error: dict[str, str] | None,
+    ) -> None:
+        def record() -> None:
+            with self.engine.begin() as conn:
+                finished = record_outcome(
+                    conn, run_id, state, self.clock.now(), result=result, error=error
+                )
+            if finished is None:
+                log.warning(
+                    "run %s was no longer running; its outcome %s is dropped", run_id, state
+                )
+
+        with_database_retries(record, f"recording run {run_id}")

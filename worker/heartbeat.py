@@ -1,0 +1,119 @@
+"""The heartbeat: one thread per worker process keeps its running runs alive and stops
+the ones that must stop.
+
+It guards against two failures. A run whose worker died must not stay ``running``
+forever: the scheduler's rescuer takes a run whose heartbeat is older than the lease to
+be lost, so while a run is in progress this thread refreshes ``heartbeat_at`` for all of
+the process's runs in one statement. And a run that the user cancelled (or an overlap
+``replace`` superseded, or that passed its ``timeout_seconds``) must stop within
+seconds: between heartbeats the thread checks the runs' cancellation flags and their
+deadlines once a second, and interrupts the handler.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import dramatiq
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from shared.clock import Clock
+from shared.jobtypes import RunContext
+from shared.repository import dispatch as dispatch_repo
+
+log = logging.getLogger("chronos.worker.heartbeat")
+
+CHECK_EVERY = 1.0
+
+
+class InFlight:
+    """The runs this process is executing, shared by its worker threads."""
+
+    def __init__(self) -> None:
+        self._runs: dict[uuid.UUID, RunContext] = {}
+        self._lock = threading.Lock()
+
+    def add(self, ctx: RunContext) -> None:
+        with self._lock:
+            self._runs[ctx.run_id] = ctx
+
+    def remove(self, run_id: uuid.UUID) -> None:
+        with self._lock:
+            self._runs.pop(run_id, None)
+
+    def snapshot(self) -> dict[uuid.UUID, RunContext]:
+        with self._lock:
+            return dict(self._runs)
+
+
+class Heartbeat(dramatiq.Middleware):
+    """A Dramatiq middleware, so the thread lives exactly as long as the worker process."""
+
+    def __init__(
+        self,
+        in_flight: InFlight,
+        engine: Callable[[], Engine],
+        clock: Clock,
+        heartbeat_seconds: float,
+    ) -> None:
+        self.in_flight = in_flight
+        self._engine = engine
+        self.clock = clock
+        self.heartbeat_seconds = heartbeat_seconds
+        self.stopping = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine()
+
+    def after_worker_boot(self, broker: Any, worker: Any) -> None:
+        self.stopping.clear()
+        self.thread = threading.Thread(target=self.run, name="chronos-heartbeat", daemon=True)
+        self.thread.start()
+
+    def before_worker_shutdown(self, broker: Any, worker: Any) -> None:
+        self.stopping.set()
+
+    def run(self) -> None:
+        last_beat = 0.0
+        while not self.stopping.wait(CHECK_EVERY):
+            try:
+                beat = time.monotonic() - last_beat >= self.heartbeat_seconds
+                self.run_once(beat=beat)
+                if beat:
+                    last_beat = time.monotonic()
+            except SQLAlchemyError as error:
+                log.warning("heartbeat failed: %s", error.__class__.__name__)
+            except Exception:
+                log.exception("heartbeat pass failed")
+
+    def run_once(self, *, beat: bool) -> None:
+        runs = self.in_flight.snapshot()
+        if not runs:
+            return
+        now = self.clock.now()
+        for ctx in runs.values():
+            if now >= ctx.deadline:
+                ctx.interrupt("timeout")
+        ids = list(runs)
+        with self.engine.begin() as conn:
+            if beat:
+                alive = dispatch_repo.heartbeat(conn, ids, now)
+            else:
+                alive = dispatch_repo.cancellation_flags(conn, ids)
+        still_running = {row["id"]: row for row in alive}
+        for run_id, ctx in runs.items():
+            row = still_running.get(run_id)
+            if row is None:
+                # Deleted with its user, or rescued as lost while we were cut off.
+                if run_id in self.in_flight.snapshot():
+                    ctx.interrupt("cancelled")
+            elif row["cancel_requested_at"] is not None:
+                ctx.interrupt("cancelled")
