@@ -30,6 +30,7 @@ RECOVER_EVERY = 1.0
 RESCUE_EVERY = 5.0
 PRUNE_EVERY = 300.0
 MAX_BACKOFF = 30.0
+MIN_IDLE_PAUSE = 0.02
 
 
 @dataclass
@@ -91,9 +92,14 @@ class Scheduler:
         backoff = 0.5
         while not self.stopping.is_set():
             try:
-                self.run_once()
+                result = self.run_once()
                 self.publisher.keep_alive()
-                self.wakeup.wait(self.seconds_until_next_due(), self.stopping)
+                pause = self.seconds_until_next_due()
+                if pause == 0 and result.dispatched == 0 and result.skipped == 0:
+                    # Due runs that this pass could not claim are held by another
+                    # transaction (another scheduler, a user's cancel): don't spin on them.
+                    pause = max(pause, MIN_IDLE_PAUSE)
+                self.wakeup.wait(pause, self.stopping)
                 backoff = 0.5
             except SQLAlchemyError as error:
                 log.error(

@@ -15,6 +15,7 @@ For a run of the schedule (attempt 1) it decides, in this order:
    both, ``forbid`` records this one as skipped, ``replace`` cancels the earlier run.
 3. The next occurrence to materialise, unless end_at or max_runs ends the schedule.
 
+A one-off job always runs, however late: it has no later occurrence to stand in for it.
 Retries and manual triggers are attempts the user or the policy already asked for: they
 are always dispatched and never materialise a next occurrence.
 """
@@ -64,7 +65,7 @@ def plan_claim(run: ClaimedRun, now: datetime, grace: timedelta) -> Plan:
     if schedule.max_runs is not None and run.run_count >= schedule.max_runs:
         return Plan(dispatch=False, skip_reason="the schedule's max_runs was reached")
 
-    if run.misfire_policy == MisfirePolicy.SKIP and missed:
+    if run.misfire_policy == MisfirePolicy.SKIP and missed and schedule.recurring:
         late = int((now - run.scheduled_for).total_seconds())
         return Plan(
             dispatch=False,

@@ -78,7 +78,9 @@ class Heartbeat(dramatiq.Middleware):
         self.thread = threading.Thread(target=self.run, name="chronos-heartbeat", daemon=True)
         self.thread.start()
 
-    def before_worker_shutdown(self, broker: Any, worker: Any) -> None:
+    def after_worker_shutdown(self, broker: Any, worker: Any) -> None:
+        # Not before: during a graceful shutdown Dramatiq waits for the runs in progress,
+        # and they must keep heart-beating meanwhile or the rescuer would call them lost.
         self.stopping.set()
 
     def run(self) -> None:
