@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from api.auth import Authentication
 from api.errors import handle_domain_error, handle_http_error, handle_unexpected
 from api.resources import jobs, ops, users
+from api.throttle import LoginThrottle
 from shared import jobtypes
 from shared.clock import Clock, SystemClock
 from shared.db import make_engine
@@ -47,7 +48,17 @@ def create_app(
     deps = (settings, engine, clock)
     user_item = users.UserItem(*deps)
     app.add_route("/users/create", users.UserCreate(*deps))
-    app.add_route("/auth/token", users.Token(*deps))
+    app.add_route(
+        "/auth/token",
+        users.Token(
+            *deps,
+            throttle=LoginThrottle(
+                engine,
+                per_address=settings.login_attempts_per_minute,
+                failures_per_username=settings.login_failures_per_user,
+            ),
+        ),
+    )
     app.add_route("/users/{user_id:uuid}", user_item)
     app.add_route("/users/{user_id:uuid}/update", user_item, suffix="update")
     app.add_route("/users/{user_id:uuid}/delete", user_item, suffix="delete")

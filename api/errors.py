@@ -17,6 +17,7 @@ STATUS_OF: dict[type[errors.ChronosError], str] = {
     errors.Forbidden: falcon.HTTP_403,
     errors.NotFound: falcon.HTTP_404,
     errors.Conflict: falcon.HTTP_409,
+    errors.TooManyRequests: falcon.HTTP_429,
 }
 
 
@@ -30,6 +31,8 @@ def handle_domain_error(
     resp.media = {"title": error.title, "description": error.description}
     if isinstance(error, errors.Unauthorized):
         resp.set_header("WWW-Authenticate", "Bearer")
+    if isinstance(error, errors.TooManyRequests):
+        resp.set_header("Retry-After", str(error.retry_after))
 
 
 def handle_http_error(

@@ -1,4 +1,5 @@
-"""The pruner: finished runs older than CHRONOS_RUN_RETENTION_DAYS are deleted.
+"""The pruner: finished runs older than CHRONOS_RUN_RETENTION_DAYS are deleted (and
+login-throttle counters older than a day).
 
 It guards against an ever-growing ``runs`` table, which would slow every history query
 and vacuum. It deletes in small batches, each its own short transaction, so it never
@@ -15,6 +16,7 @@ from sqlalchemy import Engine
 
 from shared.clock import Clock
 from shared.repository import dispatch as dispatch_repo
+from shared.repository import throttle as throttle_repo
 from shared.settings import Settings
 
 log = logging.getLogger("chronos.scheduler.pruner")
@@ -46,6 +48,8 @@ class Pruner:
             total += deleted
             if deleted < self.batch_size:
                 break
+        with self.engine.begin() as conn:
+            throttle_repo.forget_expired(conn, self.clock.now() - timedelta(days=1))
         if total:
             log.info("pruned %d runs that finished before %s", total, cutoff.isoformat())
         return total

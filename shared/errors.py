@@ -47,3 +47,13 @@ class Forbidden(ChronosError):
 
 class Unauthorized(ChronosError):
     title = "Unauthorized"
+
+
+class TooManyRequests(ChronosError):
+    """A client is over a rate limit; ``retry_after`` is in whole seconds."""
+
+    title = "Too many requests"
+
+    def __init__(self, description: str, retry_after: int) -> None:
+        super().__init__(description)
+        self.retry_after = retry_after

@@ -8,6 +8,7 @@ register a whole type, validator and handler, in one call to :func:`register`.
 from __future__ import annotations
 
 import importlib
+import ipaddress
 import logging
 import threading
 import uuid
@@ -18,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from shared.errors import ValidationError
+from shared.netpolicy import NetworkPolicy, NetworkPolicyError
 
 Payload = dict[str, Any]
 Validator = Callable[[Mapping[str, Any]], Payload]
@@ -193,6 +195,16 @@ def validate_http(payload: Mapping[str, Any]) -> Payload:
         _ = parts.port
     except ValueError:
         raise ValidationError("url", "invalid port") from None
+    try:
+        literal = ipaddress.ip_address(parts.hostname.strip("[]"))
+    except ValueError:
+        literal = None  # a name: the worker checks what it resolves to
+    if literal is not None:
+        try:
+            # The environment-independent part of the policy; the worker applies the rest.
+            NetworkPolicy(allow_private=True).check(str(literal))
+        except NetworkPolicyError as error:
+            raise ValidationError("url", str(error)) from None
     method = (get_string(payload, "method") if "method" in payload else "POST") or ""
     method = method.upper()
     if method not in HTTP_METHODS:

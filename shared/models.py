@@ -203,3 +203,19 @@ class Run(Base):
 users = User.__table__
 jobs = Job.__table__
 runs = Run.__table__
+
+
+class LoginThrottle(Base):
+    """Fixed-window counters of login attempts, per client address and per username.
+
+    In the database rather than in memory so that every API process and host shares them.
+    """
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(Timestamp)
+    attempts: Mapped[int] = mapped_column(Integer)
+
+
+login_throttle = LoginThrottle.__table__

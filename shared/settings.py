@@ -12,6 +12,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from shared.netpolicy import NetworkPolicy, NetworkPolicyError, parse_networks
+
 log = logging.getLogger("chronos.settings")
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/chronos"
@@ -48,10 +50,23 @@ class Settings:
     run_retention_days: int = 30
     misfire_grace_seconds: float = 60.0
     max_body_bytes: int = 256 * 1024
+    http_allowed_networks: str = ""
+    login_attempts_per_minute: int = 60
+    login_failures_per_user: int = 10
+    http_denied_networks: str = ""
 
     @property
     def production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def network_policy(self) -> NetworkPolicy:
+        """Where ``http`` jobs may connect; loopback and private ranges only in development."""
+        return NetworkPolicy(
+            allow_private=not self.production,
+            allowed=parse_networks(self.http_allowed_networks, "CHRONOS_HTTP_ALLOWED_NETWORKS"),
+            denied=parse_networks(self.http_denied_networks, "CHRONOS_HTTP_DENIED_NETWORKS"),
+        )
 
     def queue_name(self, queue: str) -> str:
         """The RabbitMQ queue name for a Chronos queue, with the deployment's prefix."""
@@ -136,4 +151,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         run_retention_days=int(_number(environ, "CHRONOS_RUN_RETENTION_DAYS", 30, 1)),
         misfire_grace_seconds=_number(environ, "CHRONOS_MISFIRE_GRACE_SECONDS", 60.0, 0.0),
         max_body_bytes=int(_number(environ, "CHRONOS_MAX_BODY_BYTES", 256 * 1024, 1024)),
+        http_allowed_networks=_networks(environ, "CHRONOS_HTTP_ALLOWED_NETWORKS"),
+        login_attempts_per_minute=int(_number(environ, "CHRONOS_LOGIN_ATTEMPTS_PER_MINUTE", 60, 1)),
+        login_failures_per_user=int(_number(environ, "CHRONOS_LOGIN_FAILURES_PER_USER", 10, 1)),
+        http_denied_networks=_networks(environ, "CHRONOS_HTTP_DENIED_NETWORKS"),
     )
+
+
+def _networks(environ: Mapping[str, str], name: str) -> str:
+    raw = environ.get(name, "")
+    try:
+        parse_networks(raw, name)
+    except NetworkPolicyError as error:
+        raise SettingsError(str(error)) from None
+    return raw

@@ -10,6 +10,7 @@ import falcon
 from api import serialize
 from api.auth import hash_password, issue_token, token_subject, verify_password
 from api.resources.base import Resource, current_user
+from api.throttle import LoginThrottle
 from shared.errors import Forbidden, NotFound, Unauthorized, ValidationError
 from shared.repository import users as user_repo
 from shared.states import Role
@@ -58,6 +59,10 @@ class UserCreate(Resource):
 class Token(Resource):
     auth_required = False
 
+    def __init__(self, *args: Any, throttle: LoginThrottle) -> None:
+        super().__init__(*args)
+        self.throttle = throttle
+
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = self.body(req)
         reject_unknown(body, {"username", "password"})
@@ -66,14 +71,18 @@ class Token(Resource):
             raise ValidationError("username", "required")
         if not isinstance(password, str) or not password:
             raise ValidationError("password", "required")
+        username = username[:64]
+        now = self.clock.now()
+        self.throttle.before_attempt(req.remote_addr or "unknown", username, now)
         with self.engine.connect() as conn:
-            user = user_repo.find_user_by_username(conn, username[:64])
+            user = user_repo.find_user_by_username(conn, username)
         stored = user["password_hash"] if user is not None else None
         # verify_password hashes even for an unknown user, so both failures take as long.
         if not verify_password(stored, password[:1024]) or user is None:
+            self.throttle.after_failure(username, now)
             raise Unauthorized("username or password: wrong credentials")
         resp.media = {
-            "access_token": issue_token(self.settings, user["id"], user["role"], self.clock.now()),
+            "access_token": issue_token(self.settings, user["id"], user["role"], now),
             "token_type": "bearer",
             "expires_in": self.settings.token_ttl_seconds,
         }

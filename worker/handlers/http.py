@@ -4,6 +4,10 @@ Built on ``http.client`` so that the heartbeat thread can abort a request in fli
 cancelling or timing out a run shuts the socket down, and the blocked read returns at
 once. Redirects are not followed (a 3xx is not a success): a scheduled call should reach
 the endpoint it names.
+
+The host name is resolved once, every address is checked against the network policy
+(:mod:`shared.netpolicy`), and the connection goes to the checked address: a name that
+resolves differently a moment later (DNS rebinding) cannot slip past the check.
 """
 
 from __future__ import annotations
@@ -12,22 +16,61 @@ import contextlib
 import http.client
 import json
 import socket
+import ssl
 from typing import Any
 from urllib.parse import urlsplit
 
 from shared.jobtypes import JobFailed, Payload, RunContext
+from shared.netpolicy import NetworkPolicy, NetworkPolicyError
 
 MAX_BODY = 64 * 1024
 USER_AGENT = "chronos-scheduler/1.0"
 
 
+class PinnedHTTPConnection(http.client.HTTPConnection):
+    """Connects to an address checked in advance, while Host names the URL's host."""
+
+    def __init__(self, host: str, port: int | None, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self.address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+
+
+class PinnedHTTPSConnection(PinnedHTTPConnection):
+    default_port = http.client.HTTPS_PORT
+
+    def connect(self) -> None:
+        super().connect()
+        context = ssl.create_default_context()
+        self.sock = context.wrap_socket(self.sock, server_hostname=self.host)
+
+
+def checked_address(host: str, port: int, policy: NetworkPolicy) -> str:
+    """The address to connect to, after every address the name resolves to was checked."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise JobFailed("exception", f"cannot resolve {host!r}: {error.strerror}") from None
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    for address in addresses:
+        try:
+            policy.check(address)
+        except NetworkPolicyError as error:
+            raise JobFailed("exception", f"refused to call {host}: {error}") from None
+    return addresses[0]
+
+
 def call(payload: Payload, ctx: RunContext) -> dict[str, Any]:
     url = urlsplit(payload["url"])
     timeout = float(payload.get("timeout_seconds", 30))
-    connection_class = (
-        http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
-    )
-    connection = connection_class(url.hostname or "", url.port, timeout=timeout)
+    host = url.hostname or ""
+    https = url.scheme == "https"
+    port = url.port or (http.client.HTTPS_PORT if https else http.client.HTTP_PORT)
+    address = checked_address(host, port, ctx.settings.network_policy)
+    connection_class = PinnedHTTPSConnection if https else PinnedHTTPConnection
+    connection = connection_class(host, port, address, timeout)
 
     def abort() -> None:
         sock = connection.sock

@@ -1,0 +1,52 @@
+"""Fixed-window counters for login throttling."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, text
+
+from shared.repository import Row
+
+COUNT = text(
+    """
+    INSERT INTO login_throttle AS t (key, window_start, attempts)
+    SELECT key, :now, 1 FROM unnest(CAST(:keys AS text[])) AS key
+    ON CONFLICT (key) DO UPDATE SET
+        window_start = CASE WHEN t.window_start <= :now - :window THEN :now
+                            ELSE t.window_start END,
+        attempts = CASE WHEN t.window_start <= :now - :window THEN 1
+                        ELSE t.attempts + 1 END
+    RETURNING key, window_start, attempts
+    """
+)
+
+
+def count_attempt(
+    conn: Connection, keys: Sequence[str], now: datetime, window: timedelta
+) -> dict[str, Row]:
+    """Count one attempt against each key; returns each key's window and count."""
+    rows = conn.execute(COUNT, {"keys": list(keys), "now": now, "window": window}).mappings()
+    return {row["key"]: row for row in rows}
+
+
+def current(conn: Connection, key: str, now: datetime, window: timedelta) -> Row | None:
+    """The key's counter if its window is still open."""
+    return (
+        conn.execute(
+            text(
+                "SELECT key, window_start, attempts FROM login_throttle "
+                "WHERE key = :key AND window_start > :now - :window"
+            ),
+            {"key": key, "now": now, "window": window},
+        )
+        .mappings()
+        .first()
+    )
+
+
+def forget_expired(conn: Connection, before: datetime) -> int:
+    return conn.execute(
+        text("DELETE FROM login_throttle WHERE window_start < :before"), {"before": before}
+    ).rowcount
