@@ -11,9 +11,15 @@ from typing import Any
 
 import falcon
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from api.auth import Authentication
-from api.errors import handle_domain_error, handle_http_error, handle_unexpected
+from api.errors import (
+    handle_database_down,
+    handle_domain_error,
+    handle_http_error,
+    handle_unexpected,
+)
 from api.resources import jobs, ops, users
 from api.throttle import LoginThrottle
 from shared import jobtypes
@@ -44,6 +50,7 @@ def create_app(
     app.add_error_handler(Exception, handle_unexpected)
     app.add_error_handler(falcon.HTTPError, handle_http_error)
     app.add_error_handler(ChronosError, handle_domain_error)
+    app.add_error_handler(OperationalError, handle_database_down)
 
     deps = (settings, engine, clock)
     user_item = users.UserItem(*deps)

@@ -53,6 +53,16 @@ def handle_http_error(
         resp.set_header(name, value)
 
 
+def handle_database_down(
+    req: falcon.Request, resp: falcon.Response, error: Exception, params: Any
+) -> None:
+    """PostgreSQL unreachable (restarting, failing over): 503, and the client retries."""
+    log.warning("database unavailable on %s %s: %s", req.method, req.path, type(error).__name__)
+    resp.status = falcon.HTTP_503
+    resp.media = {"title": "Service unavailable", "description": "database: unavailable; retry"}
+    resp.set_header("Retry-After", "1")
+
+
 def handle_unexpected(
     req: falcon.Request, resp: falcon.Response, error: Exception, params: Any
 ) -> None:

@@ -41,6 +41,8 @@ log = logging.getLogger("chronos.scheduler.dispatcher")
 
 # Runs queued this long ago with no confirmed publish are published again.
 UNPUBLISHED_AFTER = timedelta(seconds=5)
+# Runs published this long ago and still not started are candidates to publish again.
+STALE_AFTER = timedelta(minutes=5)
 # A test-only fault point: crash between the claim's commit and the publish.
 CRASH_AFTER_CLAIM = "CHRONOS_TEST_CRASH_AFTER_CLAIM"
 
@@ -149,6 +151,36 @@ class Dispatcher:
         with self.engine.begin() as conn:
             dispatch_repo.mark_published(conn, confirmed, self.clock.now())
         return len(confirmed)
+
+    def redeliver_stale(self) -> int:
+        """Publish again the runs whose message went missing after a confirmed publish.
+
+        A run can stay queued with its message gone: a worker that could not reach the
+        database to start it gave up and the message was dead-lettered, or a broker node
+        lost it. Only queues that are empty are considered: while messages wait in a
+        queue, a run's message may be among them, and sending it again would only grow a
+        backlog. A second message for a run that does start is dropped by the worker.
+        """
+        now = self.clock.now()
+        before = now - STALE_AFTER
+        with self.engine.connect() as conn:
+            candidates = dispatch_repo.stale_published(conn, before, self.batch_size)
+        empty_queues: dict[str, bool] = {}
+        for row in candidates:
+            queue = row["queue"]
+            if queue not in empty_queues:
+                depth = self.publisher.queue_depth(self.settings.queue_name(queue))
+                empty_queues[queue] = depth == 0
+        chosen = [row["id"] for row in candidates if empty_queues[row["queue"]]]
+        with self.engine.begin() as conn:
+            rows = dispatch_repo.claim_stale(conn, chosen, before, now)
+        if rows:
+            log.warning("publishing %d runs again: queued, published, never started", len(rows))
+        outgoing = [
+            Outgoing(row["id"], run_message(self.settings, row["queue"], row["id"], now))
+            for row in rows
+        ]
+        return self.publish(outgoing)
 
     def recover(self) -> int:
         """Publish again the queued runs whose publish was never confirmed."""

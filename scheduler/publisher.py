@@ -69,7 +69,7 @@ class Publisher:
         except dramatiq.errors.DecodeError:
             log.warning("a message we did not send came back from RabbitMQ")
 
-    def _declare(self, queue_name: str) -> None:
+    def declare(self, queue_name: str) -> None:
         if queue_name in self._declared:
             return
         if self._broker is None:
@@ -83,7 +83,7 @@ class Publisher:
             return []
         try:
             for item in batch:
-                self._declare(item.message.queue_name)
+                self.declare(item.message.queue_name)
             channel = self._open()
             self._returned.clear()
             for item in batch:
@@ -106,6 +106,17 @@ class Publisher:
             )
             self._declared.clear()
         return [item.run_id for item in batch if item.message.message_id not in self._returned]
+
+    def queue_depth(self, queue_name: str) -> int | None:
+        """Messages ready in the queue, or None if RabbitMQ can't say right now."""
+        try:
+            channel = self._open()
+            declared = channel.queue_declare(queue=queue_name, passive=True)
+        except (pika.exceptions.AMQPError, OSError):
+            self.close()  # a passive declare of a missing queue closes the channel
+            return None
+        depth: int = declared.method.message_count
+        return depth
 
     def keep_alive(self) -> None:
         """Serve the connection's heartbeats while the scheduler is idle."""

@@ -28,6 +28,7 @@ log = logging.getLogger("chronos.scheduler")
 
 RECOVER_EVERY = 1.0
 RESCUE_EVERY = 5.0
+REDELIVER_EVERY = 60.0
 PRUNE_EVERY = 300.0
 MAX_BACKOFF = 30.0
 MIN_IDLE_PAUSE = 0.02
@@ -53,7 +54,12 @@ class Scheduler:
         self.pruner = Pruner(settings, engine, clock)
         self.wakeup = Wakeup(settings.database_url)
         self.stopping = threading.Event()
-        self._due: dict[str, float] = {"recover": 0.0, "rescue": 0.0, "prune": 0.0}
+        self._due: dict[str, float] = {
+            "recover": 0.0,
+            "redeliver": 0.0,
+            "rescue": 0.0,
+            "prune": 0.0,
+        }
 
     def _periodic(self, name: str, every: float) -> bool:
         now = time.monotonic()
@@ -73,6 +79,8 @@ class Scheduler:
                 break
         if self._periodic("recover", RECOVER_EVERY):
             result.recovered = self.dispatcher.recover()
+        if self._periodic("redeliver", REDELIVER_EVERY):
+            result.recovered += self.dispatcher.redeliver_stale()
         if self._periodic("rescue", RESCUE_EVERY):
             result.lost = self.rescuer.run_once()
         if self._periodic("prune", PRUNE_EVERY):

@@ -162,6 +162,8 @@ class Run(Base):
             "queued_at",
             postgresql_where=text("state = 'queued' AND published_at IS NULL"),
         ),
+        # Queued runs by publish time, for re-publishing those whose message went missing.
+        Index("ix_runs_queued", "published_at", postgresql_where=text("state = 'queued'")),
         # The rescuer's scan. Deliberately not on heartbeat_at, which changes every few
         # seconds: an index on it would stop those updates from being HOT.
         Index("ix_runs_running", "started_at", postgresql_where=text("state = 'running'")),

@@ -10,7 +10,7 @@ import logging
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shared.netpolicy import NetworkPolicy, NetworkPolicyError, parse_networks
 
@@ -33,16 +33,17 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str = DEFAULT_DATABASE_URL
-    broker_url: str = DEFAULT_BROKER_URL
+    # URLs may carry passwords: kept out of repr, so no log line or traceback shows them.
+    database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)
+    broker_url: str = field(default=DEFAULT_BROKER_URL, repr=False)
     env: str = "development"
-    jwt_secret: str = DEVELOPMENT_JWT_SECRET
+    jwt_secret: str = field(default=DEVELOPMENT_JWT_SECRET, repr=False)
     token_ttl_seconds: int = 3600
     open_registration: bool = True
     queues: tuple[str, ...] = ("default",)
     queue_prefix: str = ""
     enable_shell_jobs: bool = False
-    smtp_url: str | None = None
+    smtp_url: str | None = field(default=None, repr=False)
     job_modules: tuple[str, ...] = ()
     poll_interval_seconds: float = 1.0
     heartbeat_seconds: float = 5.0

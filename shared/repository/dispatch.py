@@ -171,6 +171,39 @@ def claim_unpublished(
     )
 
 
+def stale_published(conn: Connection, published_before: datetime, limit: int) -> list[Row]:
+    """Queued runs published long ago that no worker has started yet."""
+    return list(
+        conn.execute(
+            text(
+                "SELECT r.id, j.queue FROM runs AS r JOIN jobs AS j ON j.id = r.job_id "
+                "WHERE r.state = 'queued' AND r.published_at < :before "
+                "ORDER BY r.published_at LIMIT :limit"
+            ),
+            {"before": published_before, "limit": limit},
+        ).mappings()
+    )
+
+
+def claim_stale(
+    conn: Connection, run_ids: Sequence[uuid.UUID], published_before: datetime, now: datetime
+) -> list[Row]:
+    """Bump ``published_at`` of runs still stale, so only one scheduler sends them again."""
+    if not run_ids:
+        return []
+    return list(
+        conn.execute(
+            text(
+                "UPDATE runs SET published_at = :now FROM jobs "
+                "WHERE runs.id = ANY(:ids) AND runs.state = 'queued' "
+                "AND runs.published_at < :before AND jobs.id = runs.job_id "
+                "RETURNING runs.id, jobs.queue"
+            ),
+            {"ids": list(run_ids), "before": published_before, "now": now},
+        ).mappings()
+    )
+
+
 RUN_WITH_JOB = (
     "r.id, r.job_id, r.attempt, r.origin, r.priority, r.scheduled_for, r.state, "
     "r.cancel_requested_at, j.type, j.payload, j.max_attempts, j.retry_backoff_seconds, "
