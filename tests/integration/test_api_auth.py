@@ -13,6 +13,8 @@ import jwt
 import pytest
 from sqlalchemy import text
 
+from tests.integration.helpers import bearer
+
 ROUTES = [
     ("GET", "/jobs"),
     ("POST", "/jobs/submit"),
@@ -55,10 +57,6 @@ def unsigned_token(claims: dict[str, Any]) -> str:
 
 def call(client: Any, headers: dict[str, str] | None = None) -> Any:
     return client.simulate_get("/jobs", headers=headers or {})
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def assert_unauthorized(result: Any) -> None:

@@ -2,64 +2,20 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-JOB_KEYS = {
-    "id",
-    "owner_id",
-    "name",
-    "type",
-    "payload",
-    "queue",
-    "priority",
-    "schedule",
-    "recurring",
-    "status",
-    "next_run_at",
-    "last_run",
-    "run_count",
-    "max_attempts",
-    "retry_backoff_seconds",
-    "timeout_seconds",
-    "misfire_policy",
-    "overlap_policy",
-    "created_at",
-    "updated_at",
-}
-
-
-def unique(prefix: str = "batch") -> str:
-    return f"{prefix}-{uuid.uuid4().hex}"
+from tests.integration.helpers import JOB_KEYS, assert_error, jobs_listed, later, sent, unique
 
 
 def batch(client: Any, account: Any, body: Any) -> Any:
     return client.simulate_post("/jobs/batch", json=body, headers=account.headers)
 
 
-def names_listed(client: Any, account: Any, name: str) -> list[dict[str, Any]]:
-    result = client.simulate_get("/jobs", params={"name": name}, headers=account.headers)
-    assert result.status_code == 200, result.text
-    return result.json["items"]
-
-
-def assert_error(result: Any, status: int) -> str:
-    assert result.status_code == status, result.text
-    body = result.json
-    assert set(body) == {"title", "description"}, body
-    assert isinstance(body["description"], str)
-    return body["description"]
-
-
-def in_an_hour() -> str:
-    return (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def test_batch_creates_every_job_in_order(client, user):
-    name = unique()
+    name = unique("batch")
     jobs = [
         {"type": "noop", "name": name, "priority": 1},
         {"type": "sleep", "name": name, "payload": {"seconds": 2}, "priority": 2},
@@ -88,7 +44,7 @@ def test_batch_creates_every_job_in_order(client, user):
     assert items[2]["schedule"]["cron"] == "0 9 * * 1-5"
     assert len({job["id"] for job in items}) == 3
 
-    listed = {job["id"] for job in names_listed(client, user, name)}
+    listed = {job["id"] for job in jobs_listed(client, user, name=name)}
     assert listed == {job["id"] for job in items}
     for job in items:
         fetched = client.simulate_get(f"/jobs/{job['id']}", headers=user.headers)
@@ -105,7 +61,7 @@ def test_batch_of_one(client, user):
 
 
 def test_batch_of_a_thousand(client, user):
-    name = unique()
+    name = unique("batch")
     result = batch(client, user, {"jobs": [{"type": "noop", "name": name}] * 1000})
     assert result.status_code == 201, result.text
     assert len(result.json["items"]) == 1000
@@ -125,7 +81,7 @@ def test_batch_of_a_thousand(client, user):
     ],
 )
 def test_one_bad_job_rejects_the_whole_batch(client, user, bad, field):
-    name = unique()
+    name = unique("batch")
     good = {"type": "noop", "name": name}
     bad = {**bad, "name": name}
     result = batch(client, user, {"jobs": [good, good, bad, good]})
@@ -133,37 +89,37 @@ def test_one_bad_job_rejects_the_whole_batch(client, user, bad, field):
     description = assert_error(result, 400)
     assert description.startswith("jobs[2]."), description
     assert description.startswith(f"jobs[2].{field}"), description
-    assert names_listed(client, user, name) == []
+    assert jobs_listed(client, user, name=name) == []
 
 
 def test_batch_names_the_first_bad_index(client, user):
-    name = unique()
+    name = unique("batch")
     jobs = [{"type": "noop", "name": name}] * 17 + [
         {"type": "noop", "name": name, "schedule": {"cron": "0 0 0 0 0 0"}}
     ]
     description = assert_error(batch(client, user, {"jobs": jobs}), 400)
     assert description.startswith("jobs[17].schedule.cron"), description
-    assert names_listed(client, user, name) == []
+    assert jobs_listed(client, user, name=name) == []
 
 
 def test_batch_item_that_is_not_an_object_is_rejected(client, user):
-    name = unique()
+    name = unique("batch")
     result = batch(client, user, {"jobs": [{"type": "noop", "name": name}, "noop"]})
     description = assert_error(result, 400)
     assert description.startswith("jobs[1]"), description
-    assert names_listed(client, user, name) == []
+    assert jobs_listed(client, user, name=name) == []
 
 
 def test_batch_with_a_past_run_at_is_rejected(client, user):
-    name = unique()
-    past = (datetime.now(UTC) - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    name = unique("batch")
+    past = sent(datetime.now(UTC) - timedelta(minutes=10))
     jobs = [
-        {"type": "noop", "name": name, "schedule": {"run_at": in_an_hour()}},
+        {"type": "noop", "name": name, "schedule": {"run_at": sent(later(hours=1))}},
         {"type": "noop", "name": name, "schedule": {"run_at": past}},
     ]
     description = assert_error(batch(client, user, {"jobs": jobs}), 400)
     assert description.startswith("jobs[1].schedule.run_at"), description
-    assert names_listed(client, user, name) == []
+    assert jobs_listed(client, user, name=name) == []
 
 
 @pytest.mark.parametrize(
@@ -186,20 +142,20 @@ def test_bad_batch_envelope_is_rejected(client, user, body):
 
 
 def test_too_large_batch_creates_nothing(client, user):
-    name = unique()
+    name = unique("batch")
     result = batch(client, user, {"jobs": [{"type": "noop", "name": name}] * 1001})
     assert_error(result, 400)
-    assert names_listed(client, user, name) == []
+    assert jobs_listed(client, user, name=name) == []
 
 
 def test_batch_with_a_shell_job_is_forbidden_for_a_user(client, user):
-    name = unique()
+    name = unique("batch")
     jobs = [
         {"type": "noop", "name": name},
         {"type": "shell", "name": name, "payload": {"argv": ["true"]}},
     ]
     assert_error(batch(client, user, {"jobs": jobs}), 403)
-    assert names_listed(client, user, name) == []
+    assert jobs_listed(client, user, name=name) == []
 
 
 def test_batch_with_a_shell_job_is_allowed_for_an_admin(client, admin):

@@ -2,53 +2,28 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import text
 
-TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-RUN_KEYS = {
-    "id",
-    "job_id",
-    "attempt",
-    "scheduled_for",
-    "state",
-    "queued_at",
-    "started_at",
-    "finished_at",
-    "worker",
-    "result",
-    "error",
-}
-
-
-def zulu(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-
-def sent(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def later(**delta: float) -> datetime:
-    return (datetime.now(UTC) + timedelta(**delta)).replace(microsecond=0)
-
-
-def create_job(client: Any, account: Any, **body: Any) -> dict[str, Any]:
-    result = client.simulate_post(
-        "/jobs/submit", json={"type": "noop", **body}, headers=account.headers
-    )
-    assert result.status_code == 201, result.text
-    return result.json
+from tests.integration.helpers import (
+    RUN_KEYS,
+    TIME,
+    assert_error,
+    cancel_job,
+    create_job,
+    execute,
+    later,
+    parse,
+    runs_of,
+    sent,
+    set_runs_queued,
+    set_runs_running,
+    zulu,
+)
 
 
 def get_job(client: Any, account: Any, job_id: str) -> dict[str, Any]:
@@ -67,49 +42,6 @@ def reschedule(client: Any, account: Any, job_id: str, body: Any) -> Any:
 
 def upcoming(client: Any, account: Any, job_id: str, **params: Any) -> Any:
     return client.simulate_get(f"/jobs/{job_id}/upcoming", params=params, headers=account.headers)
-
-
-def runs_of(client: Any, account: Any, job_id: str, **params: Any) -> Any:
-    return client.simulate_get(f"/jobs/{job_id}/runs", params=params, headers=account.headers)
-
-
-def assert_error(result: Any, status: int, field: str | None = None) -> None:
-    assert result.status_code == status, result.text
-    body = result.json
-    assert set(body) == {"title", "description"}, body
-    assert isinstance(body["title"], str)
-    assert isinstance(body["description"], str)
-    if field is not None:
-        assert field in body["description"], body
-
-
-def execute(engine: Any, statement: str, **params: Any) -> None:
-    with engine.begin() as conn:
-        conn.execute(text(statement), params)
-
-
-def set_runs_queued(engine: Any, job_id: str) -> None:
-    execute(
-        engine,
-        "UPDATE runs SET state = 'queued', queued_at = now() "
-        "WHERE job_id = :job AND state = 'pending'",
-        job=job_id,
-    )
-
-
-def set_runs_running(engine: Any, job_id: str) -> None:
-    execute(
-        engine,
-        "UPDATE runs SET state = 'running', queued_at = now(), started_at = now(), "
-        "heartbeat_at = now(), worker = 'host:1' WHERE job_id = :job AND state = 'pending'",
-        job=job_id,
-    )
-    execute(engine, "UPDATE jobs SET status = 'running' WHERE id = :job", job=job_id)
-
-
-def cancel(client: Any, account: Any, job_id: str) -> None:
-    result = client.simulate_delete(f"/jobs/{job_id}", headers=account.headers)
-    assert result.status_code == 200, result.text
 
 
 # --- pause / resume ---------------------------------------------------------------------------
@@ -162,7 +94,7 @@ def test_paused_job_keeps_its_pending_run(client, user):
 @pytest.mark.parametrize("verb", ["pause", "resume"])
 def test_pause_or_resume_of_a_cancelled_job_is_a_conflict(client, user, verb):
     job = create_job(client, user)
-    cancel(client, user, job["id"])
+    cancel_job(client, user, job["id"])
     assert_error(action(client, user, job["id"], verb), 409)
     assert get_job(client, user, job["id"])["status"] == "cancelled"
 
@@ -216,7 +148,7 @@ def test_trigger_starts_an_extra_pending_run(client, user):
 
 def test_trigger_a_cancelled_job_is_a_conflict(client, user):
     job = create_job(client, user)
-    cancel(client, user, job["id"])
+    cancel_job(client, user, job["id"])
     assert_error(action(client, user, job["id"], "trigger"), 409)
     assert len(runs_of(client, user, job["id"]).json["items"]) == 1
 
@@ -402,7 +334,7 @@ def test_reschedule_recurring_job_with_a_queued_run_is_allowed(client, user, eng
 
 def test_reschedule_cancelled_one_off_job_schedules_it_again(client, user):
     job = create_job(client, user)
-    cancel(client, user, job["id"])
+    cancel_job(client, user, job["id"])
     new_time = later(hours=6)
     result = reschedule(client, user, job["id"], {"run_at": sent(new_time)})
 
@@ -454,60 +386,48 @@ def test_reschedule_malformed_id_is_not_found(client, user):
 # --- upcoming -----------------------------------------------------------------------------------
 
 
-def test_upcoming_daily_across_the_london_autumn_change(client, user):
-    job = create_job(
-        client,
-        user,
-        schedule={
-            "run_at": "2027-10-30T01:30:00+01:00",
-            "repeat": "daily",
-            "timezone": "Europe/London",
-        },
-    )
-    result = upcoming(client, user, job["id"], count=3)
+def upcoming_times(client: Any, account: Any, schedule: dict[str, Any], count: int) -> list[str]:
+    """Create a job on `schedule` and return its next `count` run times, which must be listed."""
+    job = create_job(client, account, schedule=schedule)
+    result = upcoming(client, account, job["id"], count=count)
     assert result.status_code == 200, result.text
-    assert result.json == {
-        "items": [
-            "2027-10-30T00:30:00.000Z",
-            "2027-10-31T00:30:00.000Z",
-            "2027-11-01T01:30:00.000Z",
-        ]
-    }
+    assert set(result.json) == {"items"}, result.json
+    return result.json["items"]
 
 
-def test_upcoming_monthly_clamps_to_the_end_of_february(client, user):
-    job = create_job(
-        client,
-        user,
-        schedule={"run_at": "2027-01-30T09:00:00Z", "repeat": "monthly", "timezone": "UTC"},
-    )
-    result = upcoming(client, user, job["id"], count=3)
-    assert result.status_code == 200, result.text
-    assert result.json["items"] == [
-        "2027-01-30T09:00:00.000Z",
-        "2027-02-28T09:00:00.000Z",
-        "2027-03-30T09:00:00.000Z",
-    ]
-
-
-def test_upcoming_cron_weekdays_in_berlin_across_spring_change(client, user):
-    job = create_job(
-        client,
-        user,
-        schedule={
-            "run_at": "2027-03-26T00:00:00Z",
-            "cron": "0 9 * * 1-5",
-            "timezone": "Europe/Berlin",
-        },
-    )
-    result = upcoming(client, user, job["id"], count=3)
-    assert result.status_code == 200, result.text
-    # Friday 09:00 CET, then (after the clocks go forward on Sunday) 09:00 CEST.
-    assert result.json["items"] == [
-        "2027-03-26T08:00:00.000Z",
-        "2027-03-29T07:00:00.000Z",
-        "2027-03-30T07:00:00.000Z",
-    ]
+@pytest.mark.parametrize(
+    ("schedule", "expected"),
+    [
+        pytest.param(
+            {"run_at": "2027-10-30T01:30:00+01:00", "repeat": "daily", "timezone": "Europe/London"},
+            ["2027-10-30T00:30:00.000Z", "2027-10-31T00:30:00.000Z", "2027-11-01T01:30:00.000Z"],
+            id="daily-across-the-london-autumn-change",
+        ),
+        pytest.param(
+            {"run_at": "2027-01-30T09:00:00Z", "repeat": "monthly", "timezone": "UTC"},
+            ["2027-01-30T09:00:00.000Z", "2027-02-28T09:00:00.000Z", "2027-03-30T09:00:00.000Z"],
+            id="monthly-clamps-to-the-end-of-february",
+        ),
+        # Friday 09:00 CET, then (after the clocks go forward on Sunday) 09:00 CEST.
+        pytest.param(
+            {"run_at": "2027-03-26T00:00:00Z", "cron": "0 9 * * 1-5", "timezone": "Europe/Berlin"},
+            ["2027-03-26T08:00:00.000Z", "2027-03-29T07:00:00.000Z", "2027-03-30T07:00:00.000Z"],
+            id="cron-weekdays-in-berlin-across-spring-change",
+        ),
+        pytest.param(
+            {"run_at": "2027-10-31T00:30:00Z", "repeat": "hourly", "timezone": "Europe/London"},
+            ["2027-10-31T00:30:00.000Z", "2027-10-31T01:30:00.000Z", "2027-10-31T02:30:00.000Z"],
+            id="hourly-follows-real-time",
+        ),
+        pytest.param(
+            {"run_at": "2027-05-01T10:00:00Z", "interval_seconds": 90},
+            ["2027-05-01T10:00:00.000Z", "2027-05-01T10:01:30.000Z", "2027-05-01T10:03:00.000Z"],
+            id="interval",
+        ),
+    ],
+)
+def test_upcoming_times_follow_the_schedule(client, user, schedule, expected):
+    assert upcoming_times(client, user, schedule, count=3) == expected
 
 
 def test_upcoming_cron_weekdays_in_berlin_from_now(client, user):
@@ -528,56 +448,18 @@ def test_upcoming_cron_weekdays_in_berlin_from_now(client, user):
     assert job["next_run_at"] == expected[0]
 
 
-def test_upcoming_hourly_follows_real_time(client, user):
-    job = create_job(
-        client,
-        user,
-        schedule={
-            "run_at": "2027-10-31T00:30:00Z",
-            "repeat": "hourly",
-            "timezone": "Europe/London",
-        },
-    )
-    result = upcoming(client, user, job["id"], count=3)
-    assert result.json["items"] == [
-        "2027-10-31T00:30:00.000Z",
-        "2027-10-31T01:30:00.000Z",
-        "2027-10-31T02:30:00.000Z",
-    ]
-
-
-def test_upcoming_interval(client, user):
-    job = create_job(
-        client, user, schedule={"run_at": "2027-05-01T10:00:00Z", "interval_seconds": 90}
-    )
-    result = upcoming(client, user, job["id"], count=3)
-    assert result.json["items"] == [
-        "2027-05-01T10:00:00.000Z",
-        "2027-05-01T10:01:30.000Z",
-        "2027-05-01T10:03:00.000Z",
-    ]
-
-
 def test_upcoming_respects_max_runs_and_end_at(client, user):
-    capped = create_job(
-        client,
-        user,
-        schedule={"run_at": "2027-05-01T10:00:00Z", "repeat": "daily", "max_runs": 2},
-    )
-    assert upcoming(client, user, capped["id"], count=10).json["items"] == [
+    capped = {"run_at": "2027-05-01T10:00:00Z", "repeat": "daily", "max_runs": 2}
+    assert upcoming_times(client, user, capped, count=10) == [
         "2027-05-01T10:00:00.000Z",
         "2027-05-02T10:00:00.000Z",
     ]
-    ended = create_job(
-        client,
-        user,
-        schedule={
-            "run_at": "2027-05-01T10:00:00Z",
-            "repeat": "daily",
-            "end_at": "2027-05-03T11:00:00Z",
-        },
-    )
-    assert upcoming(client, user, ended["id"], count=10).json["items"] == [
+    ended = {
+        "run_at": "2027-05-01T10:00:00Z",
+        "repeat": "daily",
+        "end_at": "2027-05-03T11:00:00Z",
+    }
+    assert upcoming_times(client, user, ended, count=10) == [
         "2027-05-01T10:00:00.000Z",
         "2027-05-02T10:00:00.000Z",
         "2027-05-03T10:00:00.000Z",
@@ -606,7 +488,7 @@ def test_upcoming_one_off_job_has_its_single_run(client, user):
 
 def test_upcoming_cancelled_job_is_empty(client, user):
     job = create_job(client, user, schedule={"repeat": "daily"})
-    cancel(client, user, job["id"])
+    cancel_job(client, user, job["id"])
     result = upcoming(client, user, job["id"], count=5)
     assert result.status_code == 200, result.text
     assert result.json == {"items": []}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -11,83 +10,25 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-JOB_KEYS = {
-    "id",
-    "owner_id",
-    "name",
-    "type",
-    "payload",
-    "queue",
-    "priority",
-    "schedule",
-    "recurring",
-    "status",
-    "next_run_at",
-    "last_run",
-    "run_count",
-    "max_attempts",
-    "retry_backoff_seconds",
-    "timeout_seconds",
-    "misfire_policy",
-    "overlap_policy",
-    "created_at",
-    "updated_at",
-}
-SCHEDULE_KEYS = {"run_at", "repeat", "interval_seconds", "cron", "timezone", "end_at", "max_runs"}
-RUN_KEYS = {
-    "id",
-    "job_id",
-    "attempt",
-    "scheduled_for",
-    "state",
-    "queued_at",
-    "started_at",
-    "finished_at",
-    "worker",
-    "result",
-    "error",
-}
-
-
-def zulu(moment: datetime) -> str:
-    """A whole-second UTC time as Chronos answers it."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-
-def sent(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def later(**delta: float) -> datetime:
-    return (datetime.now(UTC) + timedelta(**delta)).replace(microsecond=0)
-
-
-def submit(client: Any, account: Any, headers: dict[str, str] | None = None, **body: Any) -> Any:
-    payload = {"type": "noop", **body}
-    return client.simulate_post(
-        "/jobs/submit", json=payload, headers={**account.headers, **(headers or {})}
-    )
-
-
-def create_job(client: Any, account: Any, **body: Any) -> dict[str, Any]:
-    result = submit(client, account, **body)
-    assert result.status_code == 201, result.text
-    return result.json
-
-
-def assert_error(result: Any, status: int, field: str | None = None) -> None:
-    assert result.status_code == status, result.text
-    body = result.json
-    assert set(body) == {"title", "description"}, body
-    assert isinstance(body["title"], str)
-    assert isinstance(body["description"], str)
-    if field is not None:
-        assert field in body["description"], body
+from tests.integration.helpers import (
+    JOB_KEYS,
+    RUN_KEYS,
+    SCHEDULE_KEYS,
+    TIME,
+    assert_error,
+    cancel_job,
+    create_job,
+    execute,
+    jobs_listed,
+    later,
+    parse,
+    runs_listed,
+    sent,
+    set_runs_queued,
+    set_runs_running,
+    submit,
+    zulu,
+)
 
 
 def assert_job_shape(job: dict[str, Any]) -> None:
@@ -102,17 +43,6 @@ def assert_job_shape(job: dict[str, Any]) -> None:
     assert TIME.match(job["schedule"]["run_at"]), job["schedule"]
     if job["schedule"]["end_at"] is not None:
         assert TIME.match(job["schedule"]["end_at"])
-
-
-def runs_of(client: Any, account: Any, job_id: str) -> list[dict[str, Any]]:
-    result = client.simulate_get(f"/jobs/{job_id}/runs", headers=account.headers)
-    assert result.status_code == 200, result.text
-    return result.json["items"]
-
-
-def execute(engine: Any, statement: str, **params: Any) -> None:
-    with engine.begin() as conn:
-        conn.execute(text(statement), params)
 
 
 # --- submit ---------------------------------------------------------------------------------
@@ -183,7 +113,7 @@ def test_submit_full_body_echoes_every_field(client, user):
         "misfire_policy": "skip",
         "overlap_policy": "allow",
     }
-    result = client.simulate_post("/jobs/submit", json=body, headers=user.headers)
+    result = submit(client, user, **body)
 
     assert result.status_code == 201, result.text
     job = result.json
@@ -274,8 +204,7 @@ def test_submit_accepts_json_content_type_with_charset(client, user):
 def test_shell_job_is_forbidden_for_a_user(client, user):
     result = submit(client, user, type="shell", payload={"argv": ["true"]})
     assert_error(result, 403)
-    listed = client.simulate_get("/jobs", params={"type": "shell"}, headers=user.headers)
-    assert listed.json["items"] == []
+    assert jobs_listed(client, user, type="shell") == []
 
 
 def test_shell_job_is_allowed_for_an_admin(client, admin):
@@ -298,8 +227,7 @@ def test_idempotency_key_repeat_returns_the_same_job_with_200(client, user):
     assert second.status_code == 200, second.text
     assert second.json["id"] == first.json["id"]
     assert_job_shape(second.json)
-    listed = client.simulate_get("/jobs", params={"name": "idem"}, headers=user.headers)
-    assert [job["id"] for job in listed.json["items"]] == [first.json["id"]]
+    assert [job["id"] for job in jobs_listed(client, user, name="idem")] == [first.json["id"]]
 
 
 def test_idempotency_key_with_a_different_body_is_a_conflict(client, user):
@@ -309,8 +237,7 @@ def test_idempotency_key_with_a_different_body_is_a_conflict(client, user):
 
     assert first.status_code == 201, first.text
     assert_error(second, 409)
-    listed = client.simulate_get("/jobs", params={"name": "second"}, headers=user.headers)
-    assert listed.json["items"] == []
+    assert jobs_listed(client, user, name="second") == []
 
 
 def test_idempotency_key_is_per_user(client, user, other_user):
@@ -404,7 +331,7 @@ def test_cancel_job_cancels_it_and_its_pending_run(client, user):
     assert result.json["id"] == job["id"]
     assert result.json["status"] == "cancelled"
     assert result.json["next_run_at"] is None
-    runs = runs_of(client, user, job["id"])
+    runs = runs_listed(client, user, job["id"])
     assert [run["state"] for run in runs] == ["cancelled"]
     assert TIME.match(runs[0]["finished_at"])
     fetched = client.simulate_get(f"/jobs/{job['id']}", headers=user.headers).json
@@ -419,51 +346,33 @@ def test_cancel_is_idempotent(client, user):
     assert first.status_code == 200, first.text
     assert second.status_code == 200, second.text
     assert second.json["status"] == "cancelled"
-    assert len(runs_of(client, user, job["id"])) == 1
+    assert len(runs_listed(client, user, job["id"])) == 1
 
 
 def test_cancel_recurring_job(client, user):
     job = create_job(client, user, schedule={"cron": "0 * * * *"})
-    result = client.simulate_delete(f"/jobs/{job['id']}", headers=user.headers)
-    assert result.status_code == 200, result.text
-    assert result.json["status"] == "cancelled"
-    assert all(run["state"] == "cancelled" for run in runs_of(client, user, job["id"]))
+    assert cancel_job(client, user, job["id"])["status"] == "cancelled"
+    assert all(run["state"] == "cancelled" for run in runs_listed(client, user, job["id"]))
 
 
 def test_cancel_paused_job(client, user):
     job = create_job(client, user, schedule={"run_at": sent(later(hours=1))})
     assert client.simulate_post(f"/jobs/{job['id']}/pause", headers=user.headers).status_code == 200
-    result = client.simulate_delete(f"/jobs/{job['id']}", headers=user.headers)
-    assert result.status_code == 200, result.text
-    assert result.json["status"] == "cancelled"
-    assert [run["state"] for run in runs_of(client, user, job["id"])] == ["cancelled"]
+    assert cancel_job(client, user, job["id"])["status"] == "cancelled"
+    assert [run["state"] for run in runs_listed(client, user, job["id"])] == ["cancelled"]
 
 
 def test_cancel_job_with_a_queued_run_cancels_the_run(client, user, engine):
     job = create_job(client, user)
-    execute(
-        engine,
-        "UPDATE runs SET state = 'queued', queued_at = now() WHERE job_id = :job",
-        job=job["id"],
-    )
-    result = client.simulate_delete(f"/jobs/{job['id']}", headers=user.headers)
-    assert result.status_code == 200, result.text
-    assert result.json["status"] == "cancelled"
-    assert [run["state"] for run in runs_of(client, user, job["id"])] == ["cancelled"]
+    set_runs_queued(engine, job["id"])
+    assert cancel_job(client, user, job["id"])["status"] == "cancelled"
+    assert [run["state"] for run in runs_listed(client, user, job["id"])] == ["cancelled"]
 
 
 def test_cancel_job_with_a_running_run(client, user, engine):
     job = create_job(client, user)
-    execute(
-        engine,
-        "UPDATE runs SET state = 'running', queued_at = now(), started_at = now(), "
-        "heartbeat_at = now(), worker = 'host:1' WHERE job_id = :job",
-        job=job["id"],
-    )
-    execute(engine, "UPDATE jobs SET status = 'running' WHERE id = :job", job=job["id"])
-    result = client.simulate_delete(f"/jobs/{job['id']}", headers=user.headers)
-    assert result.status_code == 200, result.text
-    assert result.json["status"] == "cancelled"
+    set_runs_running(engine, job["id"])
+    assert cancel_job(client, user, job["id"])["status"] == "cancelled"
 
 
 @pytest.mark.parametrize("status", ["succeeded", "failed"])
@@ -490,9 +399,7 @@ def test_cancel_another_users_job_is_not_found(client, user, other_user):
 
 def test_admin_can_cancel_any_job(client, user, admin):
     job = create_job(client, user)
-    result = client.simulate_delete(f"/jobs/{job['id']}", headers=admin.headers)
-    assert result.status_code == 200, result.text
-    assert result.json["status"] == "cancelled"
+    assert cancel_job(client, admin, job["id"])["status"] == "cancelled"
 
 
 def test_cancel_malformed_and_unknown_ids_are_not_found(client, user):
@@ -510,8 +417,7 @@ def test_concurrent_submits_with_one_idempotency_key_create_one_job(client, user
     statuses = sorted(result.status_code for result in results)
     assert statuses == [200] * 5 + [201], [result.text for result in results]
     assert len({result.json["id"] for result in results}) == 1
-    listed = client.simulate_get("/jobs", params={"name": "race"}, headers=user.headers)
-    assert len(listed.json["items"]) == 1
+    assert len(jobs_listed(client, user, name="race")) == 1
 
 
 def test_idempotent_repeat_after_cancel_returns_the_cancelled_job(client, user):
@@ -542,12 +448,7 @@ def test_job_responses_are_json(client, user):
 def test_delete_of_a_user_with_a_running_run_removes_their_jobs(client, make_user, engine):
     account = make_user()
     job = create_job(client, account)
-    execute(
-        engine,
-        "UPDATE runs SET state = 'running', queued_at = now(), started_at = now(), "
-        "heartbeat_at = now(), worker = 'host:1' WHERE job_id = :job",
-        job=job["id"],
-    )
+    set_runs_running(engine, job["id"], job_too=False)
     result = client.simulate_delete(f"/users/{account.id}/delete", headers=account.headers)
     assert result.status_code == 204, result.text
     with engine.connect() as conn:

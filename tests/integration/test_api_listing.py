@@ -3,62 +3,16 @@
 from __future__ import annotations
 
 import base64
-import uuid
 from typing import Any
 
 import pytest
 
-JOB_KEYS = {
-    "id",
-    "owner_id",
-    "name",
-    "type",
-    "payload",
-    "queue",
-    "priority",
-    "schedule",
-    "recurring",
-    "status",
-    "next_run_at",
-    "last_run",
-    "run_count",
-    "max_attempts",
-    "retry_backoff_seconds",
-    "timeout_seconds",
-    "misfire_policy",
-    "overlap_policy",
-    "created_at",
-    "updated_at",
-}
-
-
-def unique(prefix: str = "job") -> str:
-    return f"{prefix}-{uuid.uuid4().hex}"
-
-
-def create_job(client: Any, account: Any, **body: Any) -> dict[str, Any]:
-    result = client.simulate_post(
-        "/jobs/submit", json={"type": "noop", **body}, headers=account.headers
-    )
-    assert result.status_code == 201, result.text
-    return result.json
-
-
-def list_jobs(client: Any, account: Any, **params: Any) -> Any:
-    return client.simulate_get("/jobs", params=params, headers=account.headers)
+from tests.integration.helpers import JOB_KEYS, assert_error, create_job, list_jobs, unique
 
 
 def ids(result: Any) -> list[str]:
     assert result.status_code == 200, result.text
     return [job["id"] for job in result.json["items"]]
-
-
-def assert_error(result: Any, status: int, field: str | None = None) -> None:
-    assert result.status_code == status, result.text
-    body = result.json
-    assert set(body) == {"title", "description"}, body
-    if field is not None:
-        assert field in body["description"], body
 
 
 def test_list_returns_own_jobs_newest_first(client, user):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -15,7 +14,8 @@ import jwt
 import pytest
 from sqlalchemy import text
 
-TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+from tests.integration.helpers import TIME, assert_error, bearer, create_job, parse
+
 USER_KEYS = {"id", "username", "email", "role", "created_at", "updated_at"}
 PASSWORD = "a long enough password"
 
@@ -30,20 +30,6 @@ def register(client: Any, **body: Any) -> Any:
 
 def login(client: Any, username: str, password: str) -> Any:
     return client.simulate_post("/auth/token", json={"username": username, "password": password})
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def assert_error(result: Any, status: int, field: str | None = None) -> None:
-    assert result.status_code == status, result.text
-    body = result.json
-    assert set(body) == {"title", "description"}, body
-    assert isinstance(body["title"], str)
-    assert isinstance(body["description"], str)
-    if field is not None:
-        assert field in body["description"], body
 
 
 def assert_user_shape(user: dict[str, Any]) -> None:
@@ -94,7 +80,7 @@ def test_register_returns_the_user_and_a_working_token(client, settings):
     assert user["username"] == username
     assert user["email"] == "me@example.test"
     assert user["role"] == "user"
-    created = datetime.fromisoformat(user["created_at"].replace("Z", "+00:00"))
+    created = parse(user["created_at"])
     assert before <= created <= datetime.now(UTC) + timedelta(seconds=2)
     assert_no_secrets(result, PASSWORD)
 
@@ -361,10 +347,7 @@ def delete(client: Any, account: Any, user_id: str) -> Any:
 
 def test_delete_self_removes_the_user_their_jobs_and_token(client, user, engine):
     for _ in range(2):
-        submitted = client.simulate_post(
-            "/jobs/submit", json={"type": "noop"}, headers=user.headers
-        )
-        assert submitted.status_code == 201, submitted.text
+        create_job(client, user)
     assert count(engine, "SELECT count(*) FROM jobs WHERE owner_id = :u", u=user.id) == 2
 
     result = delete(client, user, user.id)

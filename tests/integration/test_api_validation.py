@@ -13,34 +13,14 @@ from typing import Any
 
 import pytest
 
+from tests.integration.helpers import assert_error, create_job, jobs_listed, sent, submit
+
 Body = Callable[[datetime], Any]
-
-
-def stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def assert_error(result: Any, status: int, *fields: str) -> str:
-    assert result.status_code == status, result.text
-    body = result.json
-    assert set(body) == {"title", "description"}, body
-    assert isinstance(body["title"], str)
-    assert body["title"]
-    assert isinstance(body["description"], str)
-    if fields:
-        assert any(field in body["description"] for field in fields), (fields, body)
-    return body["description"]
 
 
 def post_raw(client: Any, path: str, account: Any, raw: bytes | str, ctype: str) -> Any:
     headers = {**account.headers, "Content-Type": ctype}
     return client.simulate_post(path, body=raw, headers=headers)
-
-
-def own_jobs(client: Any, account: Any) -> list[dict[str, Any]]:
-    result = client.simulate_get("/jobs", headers=account.headers)
-    assert result.status_code == 200, result.text
-    return result.json["items"]
 
 
 # --- media type, size and JSON --------------------------------------------------------------
@@ -53,11 +33,11 @@ def own_jobs(client: Any, account: Any) -> list[dict[str, Any]]:
 def test_submit_with_a_non_json_content_type_is_415(client, user, ctype):
     result = post_raw(client, "/jobs/submit", user, b'{"type": "noop"}', ctype)
     assert_error(result, 415)
-    assert own_jobs(client, user) == []
+    assert jobs_listed(client, user) == []
 
 
 def test_other_bodies_with_a_non_json_content_type_are_415(client, user):
-    job = client.simulate_post("/jobs/submit", json={"type": "noop"}, headers=user.headers).json
+    job = create_job(client, user)
     plain = {**user.headers, "Content-Type": "text/plain"}
     payload = b'{"run_at": "2030-01-01T00:00:00Z"}'
     requests = [
@@ -101,7 +81,7 @@ def test_other_bodies_with_a_non_json_content_type_are_415(client, user):
 )
 def test_submit_invalid_json_is_400(client, user, raw):
     assert_error(post_raw(client, "/jobs/submit", user, raw, "application/json"), 400)
-    assert own_jobs(client, user) == []
+    assert jobs_listed(client, user) == []
 
 
 @pytest.mark.parametrize("raw", [b"[]", b'[{"type": "noop"}]', b'"noop"', b"42", b"null", b"true"])
@@ -118,7 +98,7 @@ def test_other_posts_with_bad_json_are_400(client, user, path):
 def test_body_over_256_kib_is_413(client, user):
     body = json.dumps({"type": "noop", "name": "x" * (300 * 1024)})
     assert_error(post_raw(client, "/jobs/submit", user, body, "application/json"), 413)
-    assert own_jobs(client, user) == []
+    assert jobs_listed(client, user) == []
 
 
 def test_batch_over_256_kib_is_413(client, user):
@@ -126,7 +106,7 @@ def test_batch_over_256_kib_is_413(client, user):
     raw = json.dumps({"jobs": jobs})
     assert len(raw) > 256 * 1024
     assert_error(post_raw(client, "/jobs/batch", user, raw, "application/json"), 413)
-    assert own_jobs(client, user) == []
+    assert jobs_listed(client, user) == []
 
 
 def test_body_just_under_the_limit_is_not_413(client, user):
@@ -278,7 +258,7 @@ HOSTILE: list[Any] = [
     ),
     pytest.param(schedule(run_at="'; DROP TABLE jobs; --"), ("schedule.run_at",), id="run-at-sql"),
     pytest.param(
-        lambda now: {"type": "noop", "schedule": {"run_at": stamp(now - timedelta(minutes=10))}},
+        lambda now: {"type": "noop", "schedule": {"run_at": sent(now - timedelta(minutes=10))}},
         ("schedule.run_at",),
         id="run-at-10-minutes-ago",
     ),
@@ -342,8 +322,8 @@ HOSTILE: list[Any] = [
         lambda now: {
             "type": "noop",
             "schedule": {
-                "run_at": stamp(now + timedelta(days=1)),
-                "end_at": stamp(now + timedelta(hours=1)),
+                "run_at": sent(now + timedelta(days=1)),
+                "end_at": sent(now + timedelta(hours=1)),
                 "repeat": "daily",
             },
         },
@@ -365,7 +345,7 @@ def test_hostile_submit_body_is_400_naming_the_field(client, user, make_body, fi
     body = make_body(datetime.now(UTC))
     result = client.simulate_post("/jobs/submit", json=body, headers=user.headers)
     assert_error(result, 400, *fields)
-    assert own_jobs(client, user) == []
+    assert jobs_listed(client, user) == []
 
 
 def test_huge_integer_literal_is_400(client, user):
@@ -378,7 +358,7 @@ def test_nan_inside_a_payload_is_400(client, user):
     raw = '{"type": "http", "payload": {"url": "https://example.test", "json": {"v": NaN}}}'
     result = post_raw(client, "/jobs/submit", user, raw, "application/json")
     assert_error(result, 400)
-    assert own_jobs(client, user) == []
+    assert jobs_listed(client, user) == []
 
 
 @pytest.mark.parametrize(
@@ -434,15 +414,12 @@ def test_edge_inputs_never_fail_the_server(client, user, body):
     ids=["unicode", "sql", "sql-2", "html", "200-chars", "200-emoji", "space"],
 )
 def test_unusual_but_valid_names_are_stored_verbatim(client, user, name):
-    result = client.simulate_post(
-        "/jobs/submit", json={"type": "noop", "name": name}, headers=user.headers
-    )
+    result = submit(client, user, name=name)
     assert result.status_code == 201, result.text
     assert result.json["name"] == name
     fetched = client.simulate_get(f"/jobs/{result.json['id']}", headers=user.headers)
     assert fetched.json["name"] == name
-    listed = client.simulate_get("/jobs", params={"name": name}, headers=user.headers)
-    assert [job["id"] for job in listed.json["items"]] == [result.json["id"]]
+    assert [job["id"] for job in jobs_listed(client, user, name=name)] == [result.json["id"]]
 
 
 @pytest.mark.parametrize(
@@ -458,17 +435,14 @@ def test_unusual_but_valid_names_are_stored_verbatim(client, user, name):
     ],
 )
 def test_bounds_are_accepted(client, user, field, value):
-    result = client.simulate_post(
-        "/jobs/submit", json={"type": "noop", field: value}, headers=user.headers
-    )
+    result = submit(client, user, **{field: value})
     assert result.status_code == 201, result.text
     assert result.json[field] == value
 
 
 def test_run_at_a_little_in_the_past_is_accepted(client, user):
     moment = datetime.now(UTC) - timedelta(minutes=2)
-    body = {"type": "noop", "schedule": {"run_at": stamp(moment)}}
-    result = client.simulate_post("/jobs/submit", json=body, headers=user.headers)
+    result = submit(client, user, schedule={"run_at": sent(moment)})
     assert result.status_code == 201, result.text
 
 
@@ -557,7 +531,7 @@ def test_odd_query_strings_never_fail_the_server(client, user, query):
     ],
 )
 def test_reschedule_bad_bodies(client, user, raw, ctype, status):
-    job = client.simulate_post("/jobs/submit", json={"type": "noop"}, headers=user.headers).json
+    job = create_job(client, user)
     result = client.simulate_put(
         f"/jobs/{job['id']}/reschedule",
         body=raw,
