@@ -52,7 +52,7 @@ class Publisher:
     def _open(self) -> pika.adapters.blocking_connection.BlockingChannel:
         if self._channel is not None and self._channel.is_open:
             return self._channel
-        self.close()
+        self._close_channel()
         parameters = pika.URLParameters(self.settings.broker_url)
         parameters.socket_timeout = 10
         parameters.blocked_connection_timeout = 30
@@ -97,14 +97,16 @@ class Publisher:
             channel.tx_commit()
             assert self._connection is not None
             self._connection.process_data_events(0)
-        except (pika.exceptions.AMQPError, dramatiq.errors.ConnectionError, OSError) as error:
+        except (pika.exceptions.AMQPError, dramatiq.errors.BrokerError, OSError) as error:
             self.close()
             raise PublishError(f"{error.__class__.__name__}: {error}") from error
         if self._returned:
+            # No queue took them: a queue was deleted behind our back. Forget what we
+            # declared, so that the next publish declares the queue again.
             log.warning(
                 "RabbitMQ returned %d messages; they will be published again", len(self._returned)
             )
-            self._declared.clear()
+            self._forget_declarations()
         return [item.run_id for item in batch if item.message.message_id not in self._returned]
 
     def queue_depth(self, queue_name: str) -> int | None:
@@ -113,7 +115,7 @@ class Publisher:
             channel = self._open()
             declared = channel.queue_declare(queue=queue_name, passive=True)
         except (pika.exceptions.AMQPError, OSError):
-            self.close()  # a passive declare of a missing queue closes the channel
+            self._close_channel()  # a passive declare of a missing queue closes the channel
             return None
         depth: int = declared.method.message_count
         return depth
@@ -124,13 +126,21 @@ class Publisher:
             try:
                 self._connection.process_data_events(0)
             except pika.exceptions.AMQPError:
-                self.close()
+                self._close_channel()
 
     def close(self) -> None:
+        self._close_channel()
+        self._forget_declarations()
+
+    def _close_channel(self) -> None:
         connection, self._connection, self._channel = self._connection, None, None
         if connection is not None and connection.is_open:
             with contextlib.suppress(pika.exceptions.AMQPError):
                 connection.close()
+
+    def _forget_declarations(self) -> None:
+        """Drop the declaring broker too: it remembers queues it declared, and would not
+        declare a deleted one again."""
         if self._broker is not None:
             try:
                 self._broker.close()

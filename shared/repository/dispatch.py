@@ -332,13 +332,15 @@ def claim_lost(conn: Connection, cutoff: datetime, now: datetime, limit: int) ->
 
 def prune_finished(conn: Connection, cutoff: datetime, limit: int) -> int:
     """Delete up to ``limit`` runs that finished before ``cutoff``, keeping each job's
-    newest run so that ``last_run`` survives."""
+    newest run that has left ``pending`` (its ``last_run``): a newer pending occurrence
+    does not count, or a recurring job would lose its last outcome."""
     return conn.execute(
         text(
             "DELETE FROM runs WHERE id IN ("
             "  SELECT old.id FROM runs AS old WHERE old.finished_at < :cutoff"
             "  AND EXISTS (SELECT 1 FROM runs AS newer WHERE newer.job_id = old.job_id"
-            "              AND newer.created_at > old.created_at)"
+            "              AND newer.state <> 'pending'"
+            "              AND (newer.created_at, newer.id) > (old.created_at, old.id))"
             "  LIMIT :limit FOR UPDATE SKIP LOCKED)"
         ),
         {"cutoff": cutoff, "limit": limit},
