@@ -14,4 +14,4 @@ RUN pip install . && useradd --system --no-create-home chronos
 
 USER chronos
 EXPOSE 8000
-CMD ["gunicorn", "api.app:create_app()", "--bind", "0.0.0.0:8000", "--workers", "2"]
+CMD ["gunicorn", "api.app:create_app()", "--bind", "0.0.0.0:8000", "--workers", "2", "--no-control-socket"]

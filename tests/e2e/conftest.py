@@ -1,0 +1,145 @@
+"""End-to-end fixtures: the real api, scheduler and worker processes (as the Procfile
+starts them), a local HTTP target, an SMTP sink and HTTP clients.
+
+The stack is started once for this package and stopped when its last test is done, so
+it never runs alongside other suites. Every test makes its own user, so tests do not see
+each other's jobs, and each test's jobs are cancelled when it ends.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from shared.db import ensure_database
+from tests.conftest import drop_database, migrate
+from tests.e2e.client import Client
+from tests.e2e.smtp_sink import SmtpSink
+from tests.e2e.stack import ACTIVE, VENV_BIN, Stack
+from tests.e2e.target import Target
+
+JWT_SECRET = "e2e-secret-" + "k" * 40
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
+    report: pytest.TestReport = yield
+    if report.failed:
+        for stack in ACTIVE:
+            report.sections.append(("chronos process logs (tail)", stack.log_tails()))
+    return report
+
+
+@pytest.fixture(scope="package")
+def e2e_database_url(database_url: str) -> Iterator[str]:
+    """A database of the e2e suite's own, named after this run's.
+
+    The real scheduler dispatches every due run it finds and the worker executes it, so
+    sharing ``database_url`` would let them run other suites' leftover jobs (blocking
+    worker threads) and change rows that integration tests are asserting on."""
+    url = make_url(database_url)
+    rendered = url.set(database=f"{url.database}_e2e").render_as_string(hide_password=False)
+    ensure_database(rendered)
+    migrate(rendered)
+    yield rendered
+    drop_database(rendered)
+
+
+@pytest.fixture(scope="package")
+def target() -> Iterator[Target]:
+    server = Target().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="package")
+def smtp_sink() -> Iterator[SmtpSink]:
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="package")
+def stack_env(e2e_database_url: str, queue_prefix: str, smtp_sink: SmtpSink) -> dict[str, str]:
+    # Nothing from the caller's CHRONOS_* environment leaks in: the test decides.
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CHRONOS_")}
+    env.update(
+        {
+            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "VIRTUAL_ENV": str(VENV_BIN.parent),
+            "PYTHONUNBUFFERED": "1",
+            "CHRONOS_DATABASE_URL": e2e_database_url,
+            "CHRONOS_QUEUE_PREFIX": queue_prefix,
+            "CHRONOS_API_BIND": f"127.0.0.1:{free_port()}",
+            "CHRONOS_JWT_SECRET": JWT_SECRET,
+            "CHRONOS_ENABLE_SHELL_JOBS": "true",
+            "CHRONOS_HEARTBEAT_SECONDS": "1",
+            "CHRONOS_LEASE_SECONDS": "4",
+            "CHRONOS_POLL_INTERVAL_SECONDS": "1",
+            "CHRONOS_WORKER_PROCESSES": "1",
+            "CHRONOS_WORKER_THREADS": "4",
+            "CHRONOS_API_WORKERS": "2",
+            "CHRONOS_SMTP_URL": smtp_sink.url,
+        }
+    )
+    return env
+
+
+@pytest.fixture(scope="package")
+def stack(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    log_dir: Path = tmp_path_factory.mktemp("chronos-e2e-logs")
+    port = int(stack_env["CHRONOS_API_BIND"].rsplit(":", 1)[1])
+    running = Stack(stack_env, log_dir, port)
+    try:
+        running.start()
+    except BaseException as error:
+        logs = running.log_tails(80)
+        running.stop()
+        raise AssertionError(f"the stack did not start: {error}\n{logs}") from error
+    yield running
+    running.stop()
+    running.delete_queues()
+
+
+@pytest.fixture
+def stack_ready(stack: Stack) -> Stack:
+    """The stack, with its scheduler and default worker running (a test that kills one
+    restarts it, but may have failed before it could)."""
+    stack.check_alive()
+    if "scheduler" not in stack.processes:
+        stack.spawn("scheduler", "scheduler")
+    if "worker" not in stack.processes:
+        stack.start_worker()
+    return stack
+
+
+@pytest.fixture
+def api(stack_ready: Stack) -> Iterator[Client]:
+    """A client logged in as a fresh user; its jobs are cancelled after the test."""
+    client = Client(stack_ready.url).as_new_user()
+    yield client
+    client.cancel_submitted()
+
+
+@pytest.fixture(scope="package")
+def admin_token(stack: Stack) -> str:
+    return stack.admin_token()
+
+
+@pytest.fixture
+def admin_api(stack_ready: Stack, admin_token: str) -> Iterator[Client]:
+    client = Client(stack_ready.url, admin_token)
+    yield client
+    client.cancel_submitted()
