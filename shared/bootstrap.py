@@ -49,6 +49,7 @@ def migrate(database_url: str) -> None:
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pika").setLevel(logging.CRITICAL)  # we report an unreachable broker
     try:
         settings = load_settings()
     except SettingsError as error:
