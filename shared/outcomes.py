@@ -16,6 +16,7 @@ from shared.repository import Row
 from shared.repository import dispatch as dispatch_repo
 from shared.repository import jobs as job_repo
 from shared.repository import runs as run_repo
+from shared.repository.dispatch import Outcome
 from shared.retry import retry_delay
 from shared.states import JobStatus, RunOrigin, RunState
 
@@ -49,6 +50,15 @@ def schedule_retries(conn: Connection, finished: Sequence[Row], now: datetime) -
     job_repo.refresh_status(conn, sorted({run["job_id"] for run in finished}), now)
 
 
+def record_outcomes(conn: Connection, outcomes: Sequence[Outcome], now: datetime) -> list[Row]:
+    """running → final for a batch of runs, their retries and their jobs' statuses. Runs
+    that were no longer running (rescued or deleted) are missing from the answer."""
+    finished = dispatch_repo.finish_runs(conn, outcomes, now)
+    if finished:
+        schedule_retries(conn, finished, now)
+    return finished
+
+
 def record_outcome(
     conn: Connection,
     run_id: uuid.UUID,
@@ -59,7 +69,5 @@ def record_outcome(
     error: Any = None,
 ) -> Row | None:
     """running → ``state``; None if the run was no longer running (rescued or deleted)."""
-    run = dispatch_repo.finish_run(conn, run_id, state, now, result=result, error=error)
-    if run is not None:
-        schedule_retries(conn, [run], now)
-    return run
+    finished = record_outcomes(conn, [Outcome(run_id, state, result, error)], now)
+    return finished[0] if finished else None

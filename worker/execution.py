@@ -13,7 +13,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -23,12 +23,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from shared import jobtypes
 from shared.clock import Clock
 from shared.jobtypes import JobFailed, RunContext
-from shared.outcomes import record_outcome
+from shared.outcomes import record_outcomes
 from shared.repository import Row
 from shared.repository import dispatch as dispatch_repo
-from shared.repository import jobs as job_repo
+from shared.repository.dispatch import Outcome
 from shared.settings import Settings
 from shared.states import ErrorKind, RunState
+from worker.batcher import Batcher
 from worker.heartbeat import InFlight
 
 log = logging.getLogger("chronos.worker")
@@ -69,6 +70,9 @@ def error_of(kind: str, message: str) -> dict[str, str]:
 
 
 class Executor:
+    """Runs are started and finished through batchers (:mod:`worker.batcher`): the
+    process's threads share one statement and one commit per batch."""
+
     def __init__(
         self, settings: Settings, engine: Callable[[], Engine], clock: Clock, in_flight: InFlight
     ) -> None:
@@ -76,20 +80,30 @@ class Executor:
         self._engine = engine
         self.clock = clock
         self.in_flight = in_flight
+        self.starter: Batcher[uuid.UUID, Row | None] = Batcher("chronos-starter", self._start)
+        self.completer: Batcher[Outcome, bool] = Batcher("chronos-completer", self._finish)
 
     @property
     def engine(self) -> Engine:
         return self._engine()
 
-    def start(self, run_id: uuid.UUID) -> Row | None:
-        def claim() -> Row | None:
-            with self.engine.begin() as conn:
-                run = dispatch_repo.start_run(conn, run_id, worker_id(), self.clock.now())
-                if run is not None:
-                    job_repo.refresh_status(conn, [run["job_id"]], self.clock.now())
-                return run
+    def _start(self, run_ids: Sequence[uuid.UUID]) -> list[Row | None]:
+        with self.engine.begin() as conn:
+            rows = dispatch_repo.start_runs(conn, run_ids, worker_id(), self.clock.now())
+        started = {row["id"]: row for row in rows}
+        # Two deliveries of one run in the same batch: only the first may run it.
+        return [started.pop(run_id, None) for run_id in run_ids]
 
-        run: Row | None = with_database_retries(claim, f"starting run {run_id}")
+    def _finish(self, outcomes: Sequence[Outcome]) -> list[bool]:
+        with self.engine.begin() as conn:
+            finished = record_outcomes(conn, outcomes, self.clock.now())
+        recorded = {row["id"] for row in finished}
+        return [outcome.run_id in recorded for outcome in outcomes]
+
+    def start(self, run_id: uuid.UUID) -> Row | None:
+        run: Row | None = with_database_retries(
+            lambda: self.starter.submit(run_id), f"starting run {run_id}"
+        )
         return run
 
     def execute(self, raw_run_id: str) -> None:
@@ -161,14 +175,9 @@ class Executor:
         result: dict[str, Any] | None,
         error: dict[str, str] | None,
     ) -> None:
-        def record() -> None:
-            with self.engine.begin() as conn:
-                finished = record_outcome(
-                    conn, run_id, state, self.clock.now(), result=result, error=error
-                )
-            if finished is None:
-                log.warning(
-                    "run %s was no longer running; its outcome %s is dropped", run_id, state
-                )
-
-        with_database_retries(record, f"recording run {run_id}")
+        outcome = Outcome(run_id, state, result, error)
+        recorded = with_database_retries(
+            lambda: self.completer.submit(outcome), f"recording run {run_id}"
+        )
+        if not recorded:
+            log.warning("run %s was no longer running; its outcome %s is dropped", run_id, state)

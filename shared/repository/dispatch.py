@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -204,6 +205,16 @@ def claim_stale(
     )
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """How a run ended, as the worker reports it."""
+
+    run_id: uuid.UUID
+    state: str
+    result: Any = None
+    error: Any = None
+
+
 RUN_WITH_JOB = (
     "r.id, r.job_id, r.attempt, r.origin, r.priority, r.scheduled_for, r.state, "
     "r.cancel_requested_at, j.type, j.payload, j.max_attempts, j.retry_backoff_seconds, "
@@ -211,88 +222,105 @@ RUN_WITH_JOB = (
 )
 
 
-def lock_job_of_run(conn: Connection, run_id: uuid.UUID) -> uuid.UUID | None:
-    """Lock the job of a run (lock order: the job first), returning its id."""
-    job_id: uuid.UUID | None = conn.scalar(
-        text(
-            "SELECT j.id FROM jobs AS j JOIN runs AS r ON r.job_id = j.id "
-            "WHERE r.id = :id FOR NO KEY UPDATE OF j"
-        ),
-        {"id": run_id},
+LOCK_JOBS_OF_RUNS = (
+    "locked AS (SELECT id FROM jobs WHERE id IN (SELECT job_id FROM runs WHERE id = ANY(:ids))"
+    " ORDER BY id FOR NO KEY UPDATE)"
+)
+
+START_RUNS = text(
+    f"""
+    WITH {LOCK_JOBS_OF_RUNS},
+    started AS (
+        UPDATE runs AS r SET state = 'running', started_at = :now, heartbeat_at = :now,
+            worker = :worker
+        FROM jobs AS j
+        WHERE r.id = ANY(:ids) AND r.state = 'queued' AND j.id = r.job_id
+            AND j.id IN (SELECT id FROM locked)
+        RETURNING {RUN_WITH_JOB}
+    ),
+    job_running AS (
+        UPDATE jobs SET status = 'running', updated_at = :now
+        WHERE id IN (SELECT job_id FROM started) AND status IN ('scheduled', 'queued')
     )
-    return job_id
+    SELECT * FROM started
+    """
+)
 
 
-def start_run(conn: Connection, run_id: uuid.UUID, worker: str, now: datetime) -> Row | None:
-    """queued → running. None when the run is not queued: a duplicate message, or a run
-    cancelled before a worker took it. The caller acks and drops the message."""
-    if lock_job_of_run(conn, run_id) is None:
-        return None
-    return (
-        conn.execute(
-            text(
-                "UPDATE runs AS r SET state = 'running', started_at = :now, "
-                "heartbeat_at = :now, worker = :worker FROM jobs AS j "
-                "WHERE r.id = :id AND r.state = 'queued' AND j.id = r.job_id "
-                f"RETURNING {RUN_WITH_JOB}"
-            ),
-            {"id": run_id, "worker": worker, "now": now},
-        )
-        .mappings()
-        .first()
+def start_runs(
+    conn: Connection, run_ids: Sequence[uuid.UUID], worker: str, now: datetime
+) -> list[Row]:
+    """queued → running for a batch of runs, and their jobs → running, in one statement.
+
+    A run missing from the answer was not queued: a duplicate message, or a run cancelled
+    before a worker took it. The caller acks and drops its message. The jobs are locked
+    first, in id order (the lock order; see the module docstring)."""
+    if not run_ids:
+        return []
+    return list(
+        conn.execute(START_RUNS, {"ids": list(run_ids), "worker": worker, "now": now}).mappings()
     )
 
 
-def finish_run(
-    conn: Connection,
-    run_id: uuid.UUID,
-    state: str,
-    now: datetime,
-    *,
-    result: Any = None,
-    error: Any = None,
-) -> Row | None:
-    """running → a final state. None if the run is no longer running (it was rescued as
-    lost meanwhile, or deleted with its user)."""
-    if lock_job_of_run(conn, run_id) is None:
-        return None
-    return (
-        conn.execute(
-            text(
-                "UPDATE runs AS r SET state = :state, finished_at = :now, "
-                "result = CAST(:result AS jsonb), error = CAST(:error AS jsonb) FROM jobs AS j "
-                "WHERE r.id = :id AND r.state = 'running' AND j.id = r.job_id "
-                f"RETURNING {RUN_WITH_JOB}"
-            ),
-            {
-                "id": run_id,
-                "state": state,
-                "now": now,
-                "result": as_json(result),
-                "error": as_json(error),
-            },
-        )
-        .mappings()
-        .first()
+FINISH_RUNS = text(
+    f"""
+    WITH {LOCK_JOBS_OF_RUNS},
+    outcome AS (
+        SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:states AS text[]),
+                             CAST(:results AS text[]), CAST(:errors AS text[]))
+            AS o(id, state, result, error)
     )
+    UPDATE runs AS r SET state = o.state, finished_at = :now,
+        result = CAST(o.result AS jsonb), error = CAST(o.error AS jsonb)
+    FROM outcome AS o, jobs AS j
+    WHERE r.id = o.id AND r.state = 'running' AND j.id = r.job_id
+        AND j.id IN (SELECT id FROM locked)
+    RETURNING {RUN_WITH_JOB}
+    """
+)
+
+
+def finish_runs(conn: Connection, outcomes: Sequence[Outcome], now: datetime) -> list[Row]:
+    """running → a final state for a batch of runs, in one statement. A run missing from
+    the answer was no longer running (rescued as lost meanwhile, or deleted)."""
+    if not outcomes:
+        return []
+    params = {
+        "ids": [o.run_id for o in outcomes],
+        "states": [str(o.state) for o in outcomes],
+        "results": [as_json(o.result) for o in outcomes],
+        "errors": [as_json(o.error) for o in outcomes],
+        "now": now,
+    }
+    return list(conn.execute(FINISH_RUNS, params).mappings())
+
+
+HEARTBEAT = text(
+    """
+    WITH beat AS (
+        UPDATE runs SET heartbeat_at = :now WHERE id IN (
+            SELECT id FROM runs WHERE id = ANY(:ids) AND state = 'running'
+            FOR UPDATE SKIP LOCKED)
+        RETURNING id, cancel_requested_at
+    )
+    SELECT id, cancel_requested_at FROM beat
+    UNION ALL
+    SELECT id, cancel_requested_at FROM runs
+    WHERE id = ANY(:ids) AND state = 'running' AND id NOT IN (SELECT id FROM beat)
+    """
+)
 
 
 def heartbeat(conn: Connection, run_ids: Sequence[uuid.UUID], now: datetime) -> list[Row]:
     """Refresh ``heartbeat_at`` of a worker process's running runs, in one statement.
 
     Returns the runs still running, with their cancellation flag; a run missing from the
-    answer was deleted or taken from this worker (rescued as lost)."""
+    answer was deleted or taken from this worker (rescued as lost). It never waits for a
+    lock: a run locked right now is being finished or cancelled, and is reported from
+    the statement's snapshot instead of being refreshed."""
     if not run_ids:
         return []
-    return list(
-        conn.execute(
-            text(
-                "UPDATE runs SET heartbeat_at = :now WHERE id = ANY(:ids) AND state = 'running' "
-                "RETURNING id, cancel_requested_at"
-            ),
-            {"ids": list(run_ids), "now": now},
-        ).mappings()
-    )
+    return list(conn.execute(HEARTBEAT, {"ids": list(run_ids), "now": now}).mappings())
 
 
 def cancellation_flags(conn: Connection, run_ids: Sequence[uuid.UUID]) -> list[Row]:

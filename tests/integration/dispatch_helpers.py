@@ -153,7 +153,7 @@ class World:
 
     def start_run(self, run_id: uuid.UUID, worker: str = "test-host:1") -> None:
         with self.engine.begin() as conn:
-            started = dispatch_repo.start_run(conn, run_id, worker, self.now)
+            started = next(iter(dispatch_repo.start_runs(conn, [run_id], worker, self.now)), None)
             assert started is not None, f"run {run_id} was not queued"
             job_repo.refresh_status(conn, [started["job_id"]], self.now)
 

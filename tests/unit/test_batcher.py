@@ -1,0 +1,61 @@
+"""The worker's batcher: each caller gets its own answer; concurrent callers share batches."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+
+import pytest
+
+from worker.batcher import Batcher
+
+
+def test_each_caller_gets_the_answer_to_its_own_request() -> None:
+    batcher: Batcher[int, int] = Batcher("t", lambda batch: [n * 10 for n in batch])
+    assert [batcher.submit(n) for n in range(5)] == [0, 10, 20, 30, 40]
+
+
+def test_concurrent_requests_are_served_together() -> None:
+    release = threading.Event()
+    sizes: list[int] = []
+
+    def serve(batch: Sequence[int]) -> list[int]:
+        sizes.append(len(batch))
+        release.wait(5)  # hold the first batch until the others have queued up
+        return [n + 1 for n in batch]
+
+    batcher: Batcher[int, int] = Batcher("t", serve)
+    answers: dict[int, int] = {}
+    threads = [
+        threading.Thread(target=lambda n=n: answers.__setitem__(n, batcher.submit(n)))
+        for n in range(20)
+    ]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 5
+    # Wait until the first batch is being served and every other request is queued.
+    while not sizes or sizes[0] + batcher._requests.qsize() < 20:
+        assert time.monotonic() < deadline, "the callers never queued up"
+        threading.Event().wait(0.001)
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert answers == {n: n + 1 for n in range(20)}
+    assert sum(sizes) == 20
+    assert len(sizes) <= 2  # everything that queued meanwhile went in one batch
+
+
+def test_a_failure_reaches_every_caller_of_the_batch_and_the_next_batch_works() -> None:
+    calls = {"n": 0}
+
+    def serve(batch: Sequence[str]) -> list[str]:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("database down")
+        return [s.upper() for s in batch]
+
+    batcher: Batcher[str, str] = Batcher("t", serve)
+    with pytest.raises(RuntimeError, match="database down"):
+        batcher.submit("a")
+    assert batcher.submit("b") == "B"
