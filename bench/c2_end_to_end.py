@@ -1,0 +1,47 @@
+"""C2, end to end: N ``noop`` jobs all come due at one instant and all succeed, through
+the real scheduler and ``dramatiq worker --processes 2 --threads 8``: runs per second
+from the due time to the last ``finished_at``.
+
+The limit is L2: the same worker shape doing only the two commits a run needs. Chronos
+adds the claim and the publish (C1, in parallel with the workers) and its bookkeeping
+per run, so C2 at or near L2 means that bookkeeping is nearly free.
+"""
+
+from __future__ import annotations
+
+from bench import workload
+from bench.benchmark import Benchmark
+from bench.context import BenchContext
+from bench.procs import wait_for
+from bench.report import Figure
+from bench.stack import WORKER_PROCESSES, WORKER_STACK, WORKER_THREADS
+
+
+def measure(ctx: BenchContext) -> dict[str, Figure]:
+    count = ctx.sizes.c2_runs
+    scheduler, worker = WORKER_STACK.ensure(ctx)
+    owner = workload.create_owner(ctx.engine)
+    burst = workload.insert_burst(ctx.engine, owner, count, ctx.sizes.lead_seconds)
+    wait_for(
+        lambda: workload.count_where(ctx.engine, "finished_at IS NOT NULL") >= count,
+        ctx.sizes.patience_seconds,
+        f"{count} runs to finish",
+        interval=0.1,
+        children=[scheduler, worker],
+    )
+    failed = workload.count_where(ctx.engine, "state <> 'succeeded'")
+    if failed:
+        raise RuntimeError(f"{failed} of {count} runs did not succeed")
+    seconds = (workload.latest(ctx.engine, "finished_at") - burst.first_due).total_seconds()
+    published = (workload.latest(ctx.engine, "published_at") - burst.first_due).total_seconds()
+    note = (
+        f"{count:,} noop jobs due at once, {WORKER_PROCESSES} procs x {WORKER_THREADS} "
+        f"threads, {seconds:.1f} s (all published after {published:.1f} s)"
+    )
+    if burst.late:
+        note += " (insert overran the due time)"
+    ctx.reset_tables()
+    return {"c2": Figure(count / seconds, "/s", note)}
+
+
+BENCHMARK = Benchmark("C2", {"c2": "/s"}, measure, uses_worker_stack=True)

@@ -1,0 +1,114 @@
+"""Starting the real Chronos processes, with the Procfile's commands and flags given
+directly: ``python -m scheduler``, ``dramatiq worker --processes 2 --threads 8`` and
+``gunicorn 'api.app:create_app()'``."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+
+from bench import workload
+from bench.context import BenchContext
+from bench.procs import Child, spawn, stop_together, venv_tool, wait_for
+
+WORKER_PROCESSES = 2
+WORKER_THREADS = 8
+# Dramatiq logs this once per worker process when it starts consuming.
+DRAMATIQ_READY = "is ready for action"
+
+
+def python() -> str:
+    return venv_tool("python")
+
+
+def start_scheduler(ctx: BenchContext, name: str = "scheduler") -> Child:
+    return spawn(name, [python(), "-m", "scheduler"], ctx.child_env(), ctx.log_dir)
+
+
+def start_worker(ctx: BenchContext) -> Child:
+    argv = [
+        venv_tool("dramatiq"),
+        "worker",
+        "--processes",
+        str(WORKER_PROCESSES),
+        "--threads",
+        str(WORKER_THREADS),
+    ]
+    return spawn("worker", argv, ctx.child_env(), ctx.log_dir)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_api(ctx: BenchContext, workers: int, port: int) -> Child:
+    argv = [
+        venv_tool("gunicorn"),
+        "api.app:create_app()",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+    ]
+    return spawn("api", argv, ctx.child_env(), ctx.log_dir)
+
+
+def wait_dispatching(ctx: BenchContext, scheduler: Child, owner: uuid.UUID) -> None:
+    """The scheduler is up once a run due now gets published."""
+    with ctx.engine.begin() as conn:
+        workload.insert_runs(conn, owner, workload.now_utc(), 1)
+    wait_for(
+        lambda: workload.count_where(ctx.engine, "published_at IS NOT NULL") >= 1,
+        60,
+        "the scheduler to publish a first run",
+        children=[scheduler],
+    )
+
+
+def wait_worker_ready(ctx: BenchContext, worker: Child, others: list[Child]) -> None:
+    """Every worker process logs that it is ready, and noop runs go all the way through,
+    so that the measurements start with a warm stack (connections open, code loaded)."""
+    wait_for(
+        lambda: worker.log_count(DRAMATIQ_READY) >= WORKER_PROCESSES,
+        90,
+        "both worker processes to be ready",
+        children=[worker, *others],
+    )
+    owner = workload.create_owner(ctx.engine)
+    with ctx.engine.begin() as conn:
+        workload.insert_runs(conn, owner, workload.now_utc(), 4 * WORKER_THREADS)
+    wait_for(
+        lambda: workload.count_where(ctx.engine, "state = 'succeeded'") >= 4 * WORKER_THREADS,
+        60,
+        "warm-up noop runs to succeed",
+        children=[worker, *others],
+    )
+
+
+class WorkerStack:
+    """A scheduler and a worker, started once and shared by the benchmarks that need
+    both (C2, C3): warm, with an empty ``runs`` table between benchmarks."""
+
+    def __init__(self) -> None:
+        self.scheduler: Child | None = None
+        self.worker: Child | None = None
+
+    def ensure(self, ctx: BenchContext) -> tuple[Child, Child]:
+        if self.scheduler is None or self.worker is None:
+            self.scheduler = start_scheduler(ctx)
+            self.worker = start_worker(ctx)
+            wait_worker_ready(ctx, self.worker, [self.scheduler])
+        self.scheduler.check_alive()
+        self.worker.check_alive()
+        ctx.reset_tables()
+        return self.scheduler, self.worker
+
+    def stop(self) -> None:
+        stop_together([child for child in (self.worker, self.scheduler) if child], 10.0)
+        self.scheduler = self.worker = None
+
+
+WORKER_STACK = WorkerStack()
