@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -53,7 +54,11 @@ def read_json(req: falcon.Request, max_bytes: int) -> dict[str, Any]:
         raise falcon.HTTPContentTooLarge(
             title="Body too large", description=f"body: at most {max_bytes} bytes"
         )
-    raw = req.bounded_stream.read(max_bytes + 1)
+    if req.content_length is None and "chunked" in (req.get_header("Transfer-Encoding") or ""):
+        # No length announced: read the chunked body itself, never more than the limit.
+        raw = req.stream.read(max_bytes + 1)
+    else:
+        raw = req.bounded_stream.read(max_bytes + 1)
     if len(raw) > max_bytes:
         raise falcon.HTTPContentTooLarge(
             title="Body too large", description=f"body: at most {max_bytes} bytes"
@@ -71,9 +76,12 @@ def read_json(req: falcon.Request, max_bytes: int) -> dict[str, Any]:
 
 
 def reject_unstorable(value: Any, path: str) -> None:
-    """PostgreSQL cannot store a NUL character, nor a lone UTF-16 surrogate (which JSON's
-    ``\\ud800`` escape can smuggle in), in text or JSONB: refuse them up front, with the
-    field named, rather than fail at the database."""
+    """PostgreSQL cannot store an infinite number, a NUL character, nor a lone UTF-16
+    surrogate (which JSON's ``\\ud800`` escape can smuggle in), in text or JSONB: refuse
+    them up front, with the field named, rather than fail at the database."""
+    if isinstance(value, float) and not math.isfinite(value):
+        # 1e999 is valid JSON, but Python reads it as infinity, which JSONB cannot store.
+        raise ValidationError(path or "body", "number out of range")
     if isinstance(value, str):
         if UNSTORABLE.search(value):
             raise ValidationError(

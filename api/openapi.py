@@ -713,6 +713,15 @@ def json_body(schema_name: str, description: str) -> Schema:
     return {"required": True, "description": description, "content": json_content(ref(schema_name))}
 
 
+def database_unavailable() -> Schema:
+    response = error(
+        "PostgreSQL is unreachable for a moment (a restart, a failover); retry after "
+        "`Retry-After` seconds. Nothing was written."
+    )
+    response["headers"] = {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}
+    return response
+
+
 def operation(
     operation_id: str,
     tag: str,
@@ -723,6 +732,7 @@ def operation(
     parameters: list[Schema] | None = None,
     body: Schema | None = None,
     auth: bool = True,
+    database: bool = True,
 ) -> Schema:
     op: Schema = {"operationId": operation_id, "tags": [tag], "summary": summary}
     if description:
@@ -733,6 +743,8 @@ def operation(
         op["requestBody"] = body
     if auth:
         responses = {**responses, "401": unauthorized()}
+    if database and "503" not in responses:
+        responses = {**responses, "503": database_unavailable()}
     op["responses"] = dict(sorted(responses.items()))
     # No security requirement at the top level: each operation states its own, and the
     # public ones an empty list.
@@ -1070,6 +1082,7 @@ def operations_paths() -> dict[str, Schema]:
                 "Liveness",
                 {"200": ok("The process is up.", "HealthStatus")},
                 auth=False,
+                database=False,
             )
         },
         "/ready": {
@@ -1096,6 +1109,7 @@ def operations_paths() -> dict[str, Schema]:
                     }
                 },
                 auth=False,
+                database=False,  # reports chronos_database_up 0 instead
             )
         },
         "/openapi.json": {
@@ -1110,6 +1124,7 @@ def operations_paths() -> dict[str, Schema]:
                     }
                 },
                 auth=False,
+                database=False,
             )
         },
     }

@@ -22,12 +22,14 @@ from shared.settings import load_settings
 from worker import handlers
 from worker.execution import Executor
 from worker.heartbeat import Heartbeat, InFlight
+from worker.signals import merge_duplicate_sigterms
 
 # Chronos retries are runs that users can see, with their own backoff; Dramatiq's own
 # would run an attempt twice behind our back. Time limits are enforced by the heartbeat
 # (timeout_seconds, up to a day), so Dramatiq's 10-minute default must not cut in.
 NO_DRAMATIQ_TIME_LIMIT_MS = 25 * 3600 * 1000
 
+merge_duplicate_sigterms()
 settings = load_settings()
 logging.getLogger("chronos").setLevel(logging.INFO)
 logging.getLogger("pika").setLevel(logging.WARNING)
@@ -38,7 +40,9 @@ jobtypes.load_job_modules(settings.job_modules)
 @cache
 def engine() -> Engine:
     """One engine per worker process, made after Dramatiq forks it."""
-    return make_engine(settings.database_url, pool_size=12, application_name="chronos-worker")
+    return make_engine(
+        settings.database_url, pool_size=12, application_name="chronos-worker", pre_ping=False
+    )
 
 
 clock = SystemClock()
