@@ -24,7 +24,9 @@ def main() -> int:
         print(f"chronos scheduler: configuration error: {error}", file=sys.stderr)
         return 2
     logging.getLogger("pika").setLevel(logging.WARNING)
-    engine = make_engine(settings.database_url, pool_size=2, application_name="chronos-scheduler")
+    engine = make_engine(
+        settings.database_url, pool_size=2, application_name="chronos-scheduler", pre_ping=False
+    )
     scheduler = Scheduler(settings, engine, SystemClock())
 
     def stop(signum: int, frame: FrameType | None) -> None:

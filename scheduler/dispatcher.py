@@ -24,7 +24,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from scheduler.publisher import Outgoing, Publisher, PublishError
 from shared.broker import run_message
@@ -36,6 +36,7 @@ from shared.repository import dispatch as dispatch_repo
 from shared.repository import jobs as job_repo
 from shared.repository import runs as run_repo
 from shared.settings import Settings
+from shared.states import OverlapPolicy, RunOrigin
 
 log = logging.getLogger("chronos.scheduler.dispatcher")
 
@@ -89,20 +90,21 @@ class Dispatcher:
             rows = dispatch_repo.claim_due(conn, now, self.batch_size)
             if not rows:
                 return [], 0
-            job_ids = sorted({row["job_id"] for row in rows})
-            live = Counter(dispatch_repo.live_counts(conn, job_ids, dispatch_repo.ids(rows)))
+            live = Counter(self._live_runs(conn, rows))
             to_queue: list[Row] = []
             skipped: dict[uuid.UUID, str] = {}
             following: list[dict[str, object]] = []
             occurrences: Counter[uuid.UUID] = Counter()
             replacing: list[uuid.UUID] = []
+            ending: set[uuid.UUID] = set()
             for row in rows:
                 job_id = row["job_id"]
+                schedule = schedule_of(row)
                 plan = plan_claim(
                     ClaimedRun(
                         origin=row["origin"],
                         scheduled_for=row["scheduled_for"],
-                        schedule=schedule_of(row),
+                        schedule=schedule,
                         run_count=row["run_count"] + occurrences[job_id],
                         misfire_policy=row["misfire_policy"],
                         overlap_policy=row["overlap_policy"],
@@ -116,6 +118,7 @@ class Dispatcher:
                     live[job_id] += 1
                 else:
                     skipped[row["id"]] = plan.skip_reason or "skipped"
+                    ending.add(job_id)
                 if plan.counts_occurrence:
                     occurrences[job_id] += 1
                 if plan.replace_live:
@@ -126,18 +129,38 @@ class Dispatcher:
                             job_id, plan.next_occurrence, priority=row["priority"], now=now
                         )
                     )
+                elif schedule.recurring:
+                    ending.add(job_id)  # its schedule may be exhausted
             queued_ids = dispatch_repo.ids(to_queue)
             dispatch_repo.replace_live(conn, replacing, queued_ids, now)
             dispatch_repo.mark_queued(conn, queued_ids, now)
             dispatch_repo.mark_skipped(conn, skipped, now)
             dispatch_repo.insert_next_occurrences(conn, following)
-            dispatch_repo.add_run_counts(conn, occurrences, now)
-            job_repo.refresh_status(conn, job_ids, now)
+            # mark_queued moved the others from scheduled to queued; a job with a skipped
+            # run or no next occurrence may have ended, which the full derivation decides.
+            job_repo.refresh_status(conn, sorted(ending), now)
         outgoing = [
             Outgoing(row["id"], run_message(self.settings, row["queue"], row["id"], now))
             for row in to_queue
         ]
         return outgoing, len(skipped)
+
+    @staticmethod
+    def _live_runs(conn: Connection, rows: list[Row]) -> dict[uuid.UUID, int]:
+        """Queued or running runs of the claimed jobs, for the overlap policy: asked only
+        for occurrences of recurring jobs whose policy is not ``allow``."""
+        watched = sorted(
+            {
+                row["job_id"]
+                for row in rows
+                if row["origin"] == RunOrigin.SCHEDULE
+                and row["overlap_policy"] != OverlapPolicy.ALLOW
+                and schedule_of(row).recurring
+            }
+        )
+        if not watched:
+            return {}
+        return dispatch_repo.live_counts(conn, watched, dispatch_repo.ids(rows))
 
     def publish(self, outgoing: list[Outgoing]) -> int:
         if not outgoing:

@@ -11,13 +11,21 @@ log = logging.getLogger("chronos.db")
 
 
 def make_engine(
-    database_url: str, *, pool_size: int = 5, application_name: str = "chronos"
+    database_url: str,
+    *,
+    pool_size: int = 5,
+    application_name: str = "chronos",
+    pre_ping: bool = True,
 ) -> Engine:
     return create_engine(
         database_url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # A ping before every checkout costs a round trip per transaction. The API pays it,
+        # so that no client sees an error after a database restart. The worker and the
+        # scheduler don't: there the first statement on a stale connection fails,
+        # SQLAlchemy discards the whole pool, and the caller retries.
+        pool_pre_ping=pre_ping,
         pool_recycle=1800,
         connect_args={"application_name": application_name, "connect_timeout": 10},
     )

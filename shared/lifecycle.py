@@ -66,8 +66,12 @@ def view(conn: Connection, job_id: uuid.UUID) -> JobView:
     return views(conn, [job])[0]
 
 
+def _due_soon(due_at: datetime | None, now: datetime) -> bool:
+    return due_at is not None and due_at <= now + NOTIFY_HORIZON
+
+
 def _wake_if_due_soon(conn: Connection, due_at: datetime | None, now: datetime) -> None:
-    if due_at is not None and due_at <= now + NOTIFY_HORIZON:
+    if due_at is not None and _due_soon(due_at, now):
         run_repo.notify_due(conn, due_at)
 
 
@@ -88,7 +92,7 @@ def submit(
     params = job_repo.job_params(
         spec, owner_id=owner_id, now=now, idempotency_key=idempotency_key, fingerprint=fingerprint
     )
-    job = job_repo.insert_job(conn, params)
+    job = job_repo.insert_job(conn, params, spec.first_due, wake=_due_soon(spec.first_due, now))
     if job is None:
         assert idempotency_key is not None
         earlier = job_repo.find_by_idempotency_key(conn, owner_id, idempotency_key)
@@ -97,10 +101,6 @@ def submit(
         if earlier["request_fingerprint"] != fingerprint:
             raise Conflict("Idempotency-Key: already used for a different request")
         return view(conn, earlier["id"]), False
-    run_repo.insert_runs(
-        conn, [run_repo.run_params(job["id"], spec.first_due, priority=spec.priority, now=now)]
-    )
-    _wake_if_due_soon(conn, spec.first_due, now)
     return JobView(job, spec.first_due, None), True
 
 
@@ -109,16 +109,13 @@ def submit_batch(
 ) -> list[JobView]:
     """Store every job of a batch with its first run, in the caller's one transaction."""
     params = [job_repo.job_params(spec, owner_id=owner_id, now=now) for spec in specs]
-    job_ids = job_repo.insert_jobs(conn, params)
-    run_repo.insert_runs(
+    jobs = job_repo.insert_jobs(conn, params, now)
+    run_repo.insert_first_runs(
         conn,
-        [
-            run_repo.run_params(job_id, spec.first_due, priority=spec.priority, now=now)
-            for job_id, spec in zip(job_ids, specs, strict=True)
-        ],
+        [(job["id"], spec.priority, spec.first_due) for job, spec in zip(jobs, specs, strict=True)],
+        now,
     )
     _wake_if_due_soon(conn, min(spec.first_due for spec in specs), now)
-    jobs = job_repo.get_jobs(conn, job_ids)
     return [JobView(job, spec.first_due, None) for job, spec in zip(jobs, specs, strict=True)]
 
 

@@ -70,15 +70,30 @@ def live_counts(
     return {row.job_id: int(row.n) for row in rows}
 
 
+MARK_QUEUED = text(
+    """
+    WITH queued AS (
+        UPDATE runs SET state = 'queued', queued_at = :now
+        WHERE id = ANY(:ids) AND state = 'pending'
+        RETURNING job_id, origin
+    )
+    UPDATE jobs SET run_count = jobs.run_count + claimed.occurrences,
+        status = CASE WHEN jobs.status = 'scheduled' THEN 'queued' ELSE jobs.status END,
+        updated_at = :now
+    FROM (
+        SELECT job_id, count(*) FILTER (WHERE origin = 'schedule') AS occurrences
+        FROM queued GROUP BY job_id
+    ) AS claimed
+    WHERE jobs.id = claimed.job_id
+    """
+)
+
+
 def mark_queued(conn: Connection, run_ids: Sequence[uuid.UUID], now: datetime) -> None:
+    """pending → queued; each job counts its dispatched occurrences (toward max_runs) and
+    goes from scheduled to queued, in one statement."""
     if run_ids:
-        conn.execute(
-            text(
-                "UPDATE runs SET state = 'queued', queued_at = :now "
-                "WHERE id = ANY(:ids) AND state = 'pending'"
-            ),
-            {"ids": list(run_ids), "now": now},
-        )
+        conn.execute(MARK_QUEUED, {"ids": list(run_ids), "now": now})
 
 
 def mark_skipped(conn: Connection, reasons: Mapping[uuid.UUID, str], now: datetime) -> None:
@@ -98,18 +113,6 @@ def insert_next_occurrences(conn: Connection, params: Sequence[dict[str, Any]]) 
     """Materialise next occurrences; one that already exists is left alone."""
     if params:
         conn.execute(text(f"{INSERT_RUN.text} ON CONFLICT DO NOTHING"), list(params))
-
-
-def add_run_counts(conn: Connection, counts: Mapping[uuid.UUID, int], now: datetime) -> None:
-    if counts:
-        conn.execute(
-            text(
-                "UPDATE jobs SET run_count = run_count + c.n, updated_at = :now "
-                "FROM unnest(CAST(:ids AS uuid[]), CAST(:ns AS int[])) AS c(id, n) "
-                "WHERE jobs.id = c.id"
-            ),
-            {"ids": list(counts), "ns": list(counts.values()), "now": now},
-        )
 
 
 def replace_live(

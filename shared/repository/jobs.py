@@ -11,6 +11,7 @@ from sqlalchemy import Connection, text
 
 from shared.recurrence import Schedule
 from shared.repository import Row, as_json
+from shared.repository.runs import NOTIFY_CHANNEL
 from shared.validation import JobSpec
 
 JOB_COLUMNS = (
@@ -61,26 +62,90 @@ def job_params(
     }
 
 
-INSERT_JOB = text(
-    f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES (:id, :owner_id, :name, :type, "
-    "CAST(:payload AS jsonb), :queue, :priority, :run_at, :repeat, :interval_seconds, :cron, "
-    ":timezone, :end_at, :max_runs, :status, 0, :max_attempts, :retry_backoff_seconds, "
-    ":timeout_seconds, :misfire_policy, :overlap_policy, :idempotency_key, "
-    ":request_fingerprint, :now, :now) "
-    "ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING "
-    f"RETURNING {JOB_COLUMNS}"
+JOB_VALUES = (
+    ":id, :owner_id, :name, :type, CAST(:payload AS jsonb), :queue, :priority, :run_at, "
+    ":repeat, :interval_seconds, :cron, :timezone, :end_at, :max_runs, :status, 0, "
+    ":max_attempts, :retry_backoff_seconds, :timeout_seconds, :misfire_policy, "
+    ":overlap_policy, :idempotency_key, :request_fingerprint, :now, :now"
+)
+
+# The job, its first pending run and the schedulers' wake-up, in one statement: a submit
+# is one round trip and one commit.
+SUBMIT = text(
+    f"""
+    WITH job AS (
+        INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({JOB_VALUES})
+        ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+        RETURNING {JOB_COLUMNS}
+    ),
+    first_run AS (
+        INSERT INTO runs (id, job_id, attempt, origin, priority, scheduled_for, due_at, state,
+                          created_at)
+        SELECT :run_id, id, 1, 'schedule', priority, :first_due, :first_due, 'pending', :now
+        FROM job
+    )
+    SELECT job.*, CASE WHEN :wake THEN pg_notify(:channel, :wake_at) END AS woke FROM job
+    """
 )
 
 
-def insert_job(conn: Connection, params: dict[str, Any]) -> Row | None:
-    """Insert a job. None when its idempotency key was already used by this owner."""
-    return conn.execute(INSERT_JOB, params).mappings().first()
+def insert_job(
+    conn: Connection, params: dict[str, Any], first_due: datetime, *, wake: bool
+) -> Row | None:
+    """Insert a job with its first pending run, and NOTIFY the schedulers if ``wake``.
+    None when the idempotency key was already used by this owner (nothing is written)."""
+    return (
+        conn.execute(
+            SUBMIT,
+            {
+                **params,
+                "run_id": uuid.uuid4(),
+                "first_due": first_due,
+                "wake": wake,
+                "channel": NOTIFY_CHANNEL,
+                "wake_at": first_due.isoformat(),
+            },
+        )
+        .mappings()
+        .first()
+    )
 
 
-def insert_jobs(conn: Connection, params: Sequence[dict[str, Any]]) -> list[uuid.UUID]:
-    """Insert many jobs (a batch) in one round of statements."""
-    conn.execute(INSERT_JOB, list(params))
-    return [p["id"] for p in params]
+INSERT_MANY = text(
+    f"""
+    INSERT INTO jobs ({JOB_COLUMNS})
+    SELECT id, owner_id, name, type, CAST(payload AS jsonb), queue, priority, run_at, repeat,
+        interval_seconds, cron, timezone, end_at, max_runs, 'scheduled', 0, max_attempts,
+        retry_backoff_seconds, timeout_seconds, misfire_policy, overlap_policy, NULL, NULL,
+        :now, :now
+    FROM unnest(
+        CAST(:id AS uuid[]), CAST(:owner_id AS uuid[]), CAST(:name AS text[]),
+        CAST(:type AS text[]), CAST(:payload AS text[]), CAST(:queue AS text[]),
+        CAST(:priority AS smallint[]), CAST(:run_at AS timestamptz[]), CAST(:repeat AS text[]),
+        CAST(:interval_seconds AS int[]), CAST(:cron AS text[]), CAST(:timezone AS text[]),
+        CAST(:end_at AS timestamptz[]), CAST(:max_runs AS int[]),
+        CAST(:max_attempts AS smallint[]), CAST(:retry_backoff_seconds AS int[]),
+        CAST(:timeout_seconds AS int[]), CAST(:misfire_policy AS text[]),
+        CAST(:overlap_policy AS text[])
+    ) AS batch(id, owner_id, name, type, payload, queue, priority, run_at, repeat,
+               interval_seconds, cron, timezone, end_at, max_runs, max_attempts,
+               retry_backoff_seconds, timeout_seconds, misfire_policy, overlap_policy)
+    RETURNING {JOB_COLUMNS}
+    """
+)
+BATCH_COLUMNS = (
+    "id", "owner_id", "name", "type", "payload", "queue", "priority", "run_at", "repeat",
+    "interval_seconds", "cron", "timezone", "end_at", "max_runs", "max_attempts",
+    "retry_backoff_seconds", "timeout_seconds", "misfire_policy", "overlap_policy",
+)  # fmt: skip
+
+
+def insert_jobs(conn: Connection, params: Sequence[dict[str, Any]], now: datetime) -> list[Row]:
+    """Insert a batch of jobs with one multi-row statement; rows in the batch's order."""
+    columns = {column: [p[column] for p in params] for column in BATCH_COLUMNS}
+    rows = conn.execute(INSERT_MANY, {**columns, "now": now}).mappings()
+    by_id = {row["id"]: row for row in rows}
+    return [by_id[p["id"]] for p in params]
 
 
 def find_by_idempotency_key(conn: Connection, owner_id: uuid.UUID, key: str) -> Row | None:
@@ -104,14 +169,6 @@ def get_job(conn: Connection, job_id: uuid.UUID, *, lock: bool = False) -> Row |
         .mappings()
         .first()
     )
-
-
-def get_jobs(conn: Connection, job_ids: Sequence[uuid.UUID]) -> list[Row]:
-    rows = conn.execute(
-        text(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ANY(:ids)"), {"ids": list(job_ids)}
-    ).mappings()
-    by_id = {row["id"]: row for row in rows}
-    return [by_id[job_id] for job_id in job_ids if job_id in by_id]
 
 
 def list_jobs(

@@ -52,6 +52,32 @@ def run_params(
     }
 
 
+INSERT_MANY_PENDING = text(
+    "INSERT INTO runs (id, job_id, attempt, origin, priority, scheduled_for, due_at, state, "
+    "created_at) SELECT id, job_id, 1, 'schedule', priority, due, due, 'pending', :now "
+    "FROM unnest(CAST(:ids AS uuid[]), CAST(:job_ids AS uuid[]), "
+    "CAST(:priorities AS smallint[]), CAST(:dues AS timestamptz[])) "
+    "AS batch(id, job_id, priority, due)"
+)
+
+
+def insert_first_runs(
+    conn: Connection, firsts: Sequence[tuple[uuid.UUID, int, datetime]], now: datetime
+) -> None:
+    """The first pending run of each of a batch of jobs, (job id, priority, due) each, in
+    one multi-row statement."""
+    conn.execute(
+        INSERT_MANY_PENDING,
+        {
+            "ids": [uuid.uuid4() for _ in firsts],
+            "job_ids": [job_id for job_id, _, _ in firsts],
+            "priorities": [priority for _, priority, _ in firsts],
+            "dues": [due for _, _, due in firsts],
+            "now": now,
+        },
+    )
+
+
 def insert_runs(conn: Connection, params: Sequence[dict[str, Any]]) -> None:
     """Materialise pending runs. An occurrence that already has its run is left alone."""
     if params:
