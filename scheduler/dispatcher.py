@@ -22,7 +22,7 @@ import os
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine
 
@@ -139,11 +139,14 @@ class Dispatcher:
             # mark_queued moved the others from scheduled to queued; a job with a skipped
             # run or no next occurrence may have ended, which the full derivation decides.
             job_repo.refresh_status(conn, sorted(ending), now)
-        outgoing = [
-            Outgoing(row["id"], run_message(self.settings, row["queue"], row["id"], now))
-            for row in to_queue
+        return self.messages(to_queue, now), len(skipped)
+
+    def messages(self, runs: list[Row], now: datetime) -> list[Outgoing]:
+        """One Dramatiq message per run, to the run's job's queue."""
+        return [
+            Outgoing(run["id"], run_message(self.settings, run["queue"], run["id"], now))
+            for run in runs
         ]
-        return outgoing, len(skipped)
 
     @staticmethod
     def _live_runs(conn: Connection, rows: list[Row]) -> dict[uuid.UUID, int]:
@@ -199,11 +202,7 @@ class Dispatcher:
             rows = dispatch_repo.claim_stale(conn, chosen, before, now)
         if rows:
             log.warning("publishing %d runs again: queued, published, never started", len(rows))
-        outgoing = [
-            Outgoing(row["id"], run_message(self.settings, row["queue"], row["id"], now))
-            for row in rows
-        ]
-        return self.publish(outgoing)
+        return self.publish(self.messages(rows, now))
 
     def recover(self) -> int:
         """Publish again the queued runs whose publish was never confirmed."""
@@ -214,8 +213,4 @@ class Dispatcher:
             )
         if rows:
             log.info("publishing %d queued runs again (no confirmed publish)", len(rows))
-        outgoing = [
-            Outgoing(row["id"], run_message(self.settings, row["queue"], row["id"], now))
-            for row in rows
-        ]
-        return self.publish(outgoing)
+        return self.publish(self.messages(rows, now))

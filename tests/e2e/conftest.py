@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -20,7 +19,7 @@ from shared.db import ensure_database
 from tests.conftest import drop_database, migrate
 from tests.e2e.client import Client
 from tests.e2e.smtp_sink import SmtpSink
-from tests.e2e.stack import ACTIVE, VENV_BIN, Stack
+from tests.e2e.stack import ACTIVE, VENV_BIN, Stack, running_stack
 from tests.e2e.target import Target
 
 JWT_SECRET = "e2e-secret-" + "k" * 40
@@ -99,18 +98,8 @@ def stack_env(e2e_database_url: str, queue_prefix: str, smtp_sink: SmtpSink) -> 
 
 @pytest.fixture(scope="package")
 def stack(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    log_dir: Path = tmp_path_factory.mktemp("chronos-e2e-logs")
-    port = int(stack_env["CHRONOS_API_BIND"].rsplit(":", 1)[1])
-    running = Stack(stack_env, log_dir, port)
-    try:
-        running.start()
-    except BaseException as error:
-        logs = running.log_tails(80)
-        running.stop()
-        raise AssertionError(f"the stack did not start: {error}\n{logs}") from error
-    yield running
-    running.stop()
-    running.delete_queues()
+    with running_stack(stack_env, tmp_path_factory.mktemp("chronos-e2e-logs")) as running:
+        yield running
 
 
 @pytest.fixture

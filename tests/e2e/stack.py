@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -259,3 +260,22 @@ class Stack:
                 f"{tail(process.log_path, lines)}"
             )
         return "\n".join(parts)
+
+
+@contextlib.contextmanager
+def running_stack(env: dict[str, str], log_dir: Path) -> Iterator[Stack]:
+    """Start the stack, yield it, and always stop it and delete its queues; a stack that
+    fails to start reports its processes' logs."""
+    port = int(env["CHRONOS_API_BIND"].rsplit(":", 1)[1])
+    stack = Stack(env, log_dir, port)
+    try:
+        stack.start()
+    except BaseException as error:
+        logs = stack.log_tails(80)
+        stack.stop()
+        raise AssertionError(f"the stack did not start: {error}\n{logs}") from error
+    try:
+        yield stack
+    finally:
+        stack.stop()
+        stack.delete_queues()

@@ -29,7 +29,7 @@ from sqlalchemy.engine import make_url
 from shared.db import ensure_database, make_engine
 from tests.conftest import drop_database, migrate
 from tests.e2e.client import Client, rfc3339
-from tests.e2e.stack import ACTIVE, VENV_BIN, Process, Stack
+from tests.e2e.stack import ACTIVE, VENV_BIN, Process, Stack, running_stack
 from tests.e2e.target import Target
 from tests.e2e.waiting import Unmet, wait_for
 from tests.faults.invariants import Report, assert_invariants
@@ -120,18 +120,8 @@ def faults_env(faults_database_url: str, queue_prefix: str) -> dict[str, str]:
 
 @pytest.fixture(scope="package")
 def stack(faults_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    log_dir: Path = tmp_path_factory.mktemp("chronos-faults-logs")
-    port = int(faults_env["CHRONOS_API_BIND"].rsplit(":", 1)[1])
-    running = Stack(faults_env, log_dir, port)
-    try:
-        running.start()
-    except BaseException as error:
-        logs = running.log_tails(80)
-        running.stop()
-        raise AssertionError(f"the stack did not start: {error}\n{logs}") from error
-    yield running
-    running.stop()
-    running.delete_queues()
+    with running_stack(faults_env, tmp_path_factory.mktemp("chronos-faults-logs")) as running:
+        yield running
 
 
 class Faults:
