@@ -20,7 +20,7 @@ from shared.clock import SystemClock
 from shared.db import make_engine
 from shared.settings import load_settings
 from worker import handlers
-from worker.execution import DrainOutcomes, Executor
+from worker.execution import Executor
 from worker.heartbeat import Heartbeat, InFlight
 from worker.signals import merge_duplicate_sigterms
 
@@ -48,13 +48,9 @@ def engine() -> Engine:
 clock = SystemClock()
 in_flight = InFlight()
 broker = make_broker(settings)
-executor = Executor(settings, engine, clock, in_flight)
-heartbeat = Heartbeat(in_flight, engine, clock, settings.heartbeat_seconds)
-broker.add_middleware(heartbeat)
-# Added before the heartbeat, so that on a graceful stop the outcomes still queued are
-# committed while their runs are still heart-beating.
-broker.add_middleware(DrainOutcomes(executor), before=Heartbeat)
+broker.add_middleware(Heartbeat(in_flight, engine, clock, settings.heartbeat_seconds))
 dramatiq.set_broker(broker)
+executor = Executor(settings, engine, clock, in_flight)
 
 
 @dramatiq.actor(

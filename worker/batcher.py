@@ -5,8 +5,7 @@ start a run and another to finish it, and commits are what a run costs. A batche
 thread takes every request waiting at that moment and serves them with one statement
 and one commit, as River's batch completer does. There is no timer: an idle system
 serves a lone request at once, and a busy one batches whatever piled up while the
-previous batch was being written. With several serving threads, batches are written
-concurrently, and PostgreSQL flushes their commits together.
+previous batch was being written.
 """
 
 from __future__ import annotations
@@ -31,45 +30,27 @@ class Batcher(Generic[Request, Answer]):
         serve: Callable[[Sequence[Request]], Sequence[Answer]],
         *,
         max_batch: int = 200,
-        threads: int = 1,
     ) -> None:
         self.name = name
         self.serve = serve
         self.max_batch = max_batch
-        self.threads = threads
         self._requests: queue.SimpleQueue[tuple[Request, Future[Answer]]] = queue.SimpleQueue()
-        self._running: list[threading.Thread] = []
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._unanswered = 0
-        self._idle = threading.Condition(self._lock)
 
     def submit(self, request: Request) -> Answer:
         """Wait for the answer to ``request``; raises what serving its batch raised."""
-        return self.submit_async(request).result()
-
-    def submit_async(self, request: Request) -> Future[Answer]:
-        """Queue ``request``; the future holds its answer once its batch is served."""
         self._ensure_thread()
         future: Future[Answer] = Future()
-        with self._lock:
-            self._unanswered += 1
         self._requests.put((request, future))
-        return future
-
-    def drain(self, timeout: float) -> bool:
-        """Wait until every request queued so far is answered; False on timeout."""
-        with self._idle:
-            return self._idle.wait_for(lambda: self._unanswered == 0, timeout)
+        return future.result()
 
     def _ensure_thread(self) -> None:
-        # Started on first use, so that they live in the worker process Dramatiq forked.
+        # Started on first use, so that it lives in the worker process Dramatiq forked.
         with self._lock:
-            self._running = [thread for thread in self._running if thread.is_alive()]
-            while len(self._running) < self.threads:
-                name = f"{self.name}-{len(self._running)}"
-                thread = threading.Thread(target=self._run, name=name, daemon=True)
-                thread.start()
-                self._running.append(thread)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+                self._thread.start()
 
     def _run(self) -> None:
         while True:
@@ -84,9 +65,6 @@ class Batcher(Generic[Request, Answer]):
             except Exception as error:  # every waiting caller gets it, and decides
                 for _, future in batch:
                     future.set_exception(error)
-            else:
-                for (_, future), answer in zip(batch, answers, strict=True):
-                    future.set_result(answer)
-            with self._idle:
-                self._unanswered -= len(batch)
-                self._idle.notify_all()
+                continue
+            for (_, future), answer in zip(batch, answers, strict=True):
+                future.set_result(answer)

@@ -11,15 +11,12 @@ import json
 import logging
 import os
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future
 from datetime import timedelta
 from typing import Any
 
-import dramatiq
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -39,9 +36,6 @@ log = logging.getLogger("chronos.worker")
 
 MAX_RESULT_BYTES = 256 * 1024
 MAX_MESSAGE_CHARS = 4096
-# Transactions a worker process writes at once: enough for PostgreSQL to group their
-# commits, few enough to keep batches large.
-DATABASE_THREADS = 3
 # How long a worker keeps trying to reach the database to start or record a run.
 DATABASE_PATIENCE = (0.5, 1, 2, 4, 8, 15, 30)
 
@@ -76,17 +70,8 @@ def error_of(kind: str, message: str) -> dict[str, str]:
 
 
 class Executor:
-    """Starts and finishes go through one batcher (:mod:`worker.batcher`): every start
-    and every finish waiting at the moment share one transaction and one commit, which
-    is what a run costs.
-
-    A worker thread waits for its start (it must know whether to run), but not for its
-    finish: the outcome is queued and the thread takes the next message. The run stays
-    in flight, heart-beating, until its outcome is committed. A process that dies in
-    those few milliseconds leaves the run ``running``, and it becomes ``lost`` and is
-    retried, as if it had died in the handler. A graceful stop waits for the queue
-    (:meth:`drain`).
-    """
+    """Runs are started and finished through batchers (:mod:`worker.batcher`): the
+    process's threads share one statement and one commit per batch."""
 
     def __init__(
         self, settings: Settings, engine: Callable[[], Engine], clock: Clock, in_flight: InFlight
@@ -95,43 +80,31 @@ class Executor:
         self._engine = engine
         self.clock = clock
         self.in_flight = in_flight
-        self.database: Batcher[uuid.UUID | Outcome, Row | bool | None] = Batcher(
-            "chronos-database", self._serve, threads=DATABASE_THREADS
-        )
+        self.starter: Batcher[uuid.UUID, Row | None] = Batcher("chronos-starter", self._start)
+        self.completer: Batcher[Outcome, bool] = Batcher("chronos-completer", self._finish)
 
     @property
     def engine(self) -> Engine:
         return self._engine()
 
-    def _serve(self, requests: Sequence[uuid.UUID | Outcome]) -> list[Row | bool | None]:
-        starts = [request for request in requests if isinstance(request, uuid.UUID)]
-        outcomes = [request for request in requests if isinstance(request, Outcome)]
-        now = self.clock.now()
+    def _start(self, run_ids: Sequence[uuid.UUID]) -> list[Row | None]:
         with self.engine.begin() as conn:
-            # Lock every job concerned at once, in id order (the lock order), before the
-            # finishes and the starts each touch their own.
-            dispatch_repo.lock_jobs_of_runs(conn, [*starts, *(o.run_id for o in outcomes)])
-            finished = record_outcomes(conn, outcomes, now) if outcomes else []
-            rows = dispatch_repo.start_runs(conn, starts, worker_id(), now)
+            rows = dispatch_repo.start_runs(conn, run_ids, worker_id(), self.clock.now())
         started = {row["id"]: row for row in rows}
+        # Two deliveries of one run in the same batch: only the first may run it.
+        return [started.pop(run_id, None) for run_id in run_ids]
+
+    def _finish(self, outcomes: Sequence[Outcome]) -> list[bool]:
+        with self.engine.begin() as conn:
+            finished = record_outcomes(conn, outcomes, self.clock.now())
         recorded = {row["id"] for row in finished}
-        answers: list[Row | bool | None] = []
-        for request in requests:
-            if isinstance(request, Outcome):
-                answers.append(request.run_id in recorded)
-            else:
-                # Two deliveries of one run in the same batch: only the first may run it.
-                answers.append(started.pop(request, None))
-        return answers
+        return [outcome.run_id in recorded for outcome in outcomes]
 
     def start(self, run_id: uuid.UUID) -> Row | None:
-        run = with_database_retries(lambda: self.database.submit(run_id), f"starting run {run_id}")
-        assert run is None or not isinstance(run, bool)
+        run: Row | None = with_database_retries(
+            lambda: self.starter.submit(run_id), f"starting run {run_id}"
+        )
         return run
-
-    def drain(self, timeout: float = 60.0) -> bool:
-        """Wait until every queued outcome is committed (a graceful stop; tests)."""
-        return self.database.drain(timeout)
 
     def execute(self, raw_run_id: str) -> None:
         try:
@@ -155,10 +128,9 @@ class Executor:
         self.in_flight.add(ctx)
         try:
             state, result, error = self.call_handler(run, ctx)
-            self.finish(Outcome(run_id, state, result, error))
-        except BaseException:
+            self.finish(run_id, state, result, error)
+        finally:
             self.in_flight.remove(run_id)
-            raise
 
     def call_handler(
         self, run: Row, ctx: RunContext
@@ -196,41 +168,16 @@ class Executor:
             return RunState.FAILED, capped_result(result), failure
         return RunState.SUCCEEDED, capped_result(result), None
 
-    def finish(self, outcome: Outcome, attempt: int = 0) -> None:
-        """Queue the outcome; the run leaves the in-flight set once it is committed."""
-        future = self.database.submit_async(outcome)
-        future.add_done_callback(lambda done: self._recorded(done, outcome, attempt))
-
-    def _recorded(self, done: Future[Row | bool | None], outcome: Outcome, attempt: int) -> None:
-        error = done.exception()
-        if error is None:
-            self.in_flight.remove(outcome.run_id)
-            if not done.result():
-                log.warning(
-                    "run %s was no longer running; its outcome %s is dropped",
-                    outcome.run_id,
-                    outcome.state,
-                )
-            return
-        if attempt >= len(DATABASE_PATIENCE):
-            # The rescuer will find the run without heartbeats and call it lost.
-            log.error("giving up recording run %s: %s", outcome.run_id, error)
-            self.in_flight.remove(outcome.run_id)
-            return
-        delay = DATABASE_PATIENCE[attempt]
-        log.warning("recording run %s failed (%s); retrying in %ss", outcome.run_id, error, delay)
-        retry = threading.Timer(delay, self.finish, args=(outcome, attempt + 1))
-        retry.daemon = True
-        retry.start()
-
-
-class DrainOutcomes(dramatiq.Middleware):
-    """On a graceful stop, commit the outcomes still queued before the process exits."""
-
-    def __init__(self, executor: Executor, timeout: float = 60.0) -> None:
-        self.executor = executor
-        self.timeout = timeout
-
-    def after_worker_shutdown(self, broker: Any, worker: Any) -> None:
-        if not self.executor.drain(self.timeout):
-            log.error("outcomes still unrecorded after %ss; their runs will be lost", self.timeout)
+    def finish(
+        self,
+        run_id: uuid.UUID,
+        state: RunState,
+        result: dict[str, Any] | None,
+        error: dict[str, str] | None,
+    ) -> None:
+        outcome = Outcome(run_id, state, result, error)
+        recorded = with_database_retries(
+            lambda: self.completer.submit(outcome), f"recording run {run_id}"
+        )
+        if not recorded:
+            log.warning("run %s was no longer running; its outcome %s is dropped", run_id, state)

@@ -230,15 +230,6 @@ LOCK_JOBS_OF_RUNS = (
     " ORDER BY id FOR NO KEY UPDATE)"
 )
 
-
-def lock_jobs_of_runs(conn: Connection, run_ids: Sequence[uuid.UUID]) -> None:
-    """Lock the jobs of these runs, in id order: the lock order of every batch."""
-    if run_ids:
-        conn.execute(
-            text(f"WITH {LOCK_JOBS_OF_RUNS} SELECT count(*) FROM locked"), {"ids": list(run_ids)}
-        )
-
-
 START_RUNS = text(
     f"""
     WITH {LOCK_JOBS_OF_RUNS},

@@ -56,11 +56,6 @@ class Worker:
         )
         self.errors: list[BaseException] = []
 
-    def execute(self, run_id: str) -> None:
-        """Execute, then wait until the outcome is committed (the worker doesn't)."""
-        self.executor.execute(run_id)
-        assert self.executor.drain(10)
-
     def take(self) -> str:
         """Dispatch the due runs and take the one message they produced."""
         assert self.world.dispatcher().run_once().published == 1
@@ -72,7 +67,7 @@ class Worker:
     def execute_in_thread(self, run_id: str) -> threading.Thread:
         def target() -> None:
             try:
-                self.execute(run_id)
+                self.executor.execute(run_id)
             except BaseException as error:  # re-raised by join()
                 self.errors.append(error)
 
@@ -102,7 +97,7 @@ def test_noop_run_succeeds_and_a_duplicate_message_changes_nothing(world: World)
     run_id = worker.take()
     world.clock.advance(2)
 
-    worker.execute(run_id)
+    worker.executor.execute(run_id)
 
     [run] = world.runs(job)
     assert str(run["id"]) == run_id
@@ -116,9 +111,9 @@ def test_noop_run_succeeds_and_a_duplicate_message_changes_nothing(world: World)
 
     before = snapshot(world, job)
     world.clock.advance(30)
-    worker.execute(run_id)  # RabbitMQ delivered it again
+    worker.executor.execute(run_id)  # RabbitMQ delivered it again
     assert snapshot(world, job) == before
-    worker.execute("not-a-run-id")  # a malformed message is dropped too
+    worker.executor.execute("not-a-run-id")  # a malformed message is dropped too
     assert snapshot(world, job) == before
 
 
@@ -131,7 +126,7 @@ def test_failed_attempts_are_retried_with_backoff_until_max_attempts(world: Worl
 
     for attempt, backoff in [(1, 10), (2, 20)]:
         run_id = worker.take()
-        worker.execute(run_id)
+        worker.executor.execute(run_id)
         failed = world.run(uuid.UUID(run_id))
         assert (failed["state"], failed["attempt"]) == ("failed", attempt)
         assert failed["error"] == {"kind": "exception", "message": "boom"}
@@ -151,7 +146,7 @@ def test_failed_attempts_are_retried_with_backoff_until_max_attempts(world: Worl
         world.clock.set(retry["due_at"])
 
     run_id = worker.take()
-    worker.execute(run_id)
+    worker.executor.execute(run_id)
     runs = world.runs(job)
     assert [(run["attempt"], run["state"]) for run in runs] == [
         (1, "failed"),
@@ -171,7 +166,7 @@ def test_a_run_cancelled_while_queued_is_dropped_by_the_worker(world: World) -> 
     assert before[0][0]["state"] == "cancelled"
 
     world.clock.advance(1)
-    worker.execute(run_id)
+    worker.executor.execute(run_id)
 
     assert snapshot(world, job) == before
     [run] = world.runs(job)
@@ -191,7 +186,7 @@ def test_a_run_past_its_timeout_is_stopped_by_the_heartbeat_and_fails(world: Wor
     # A duplicate delivery while the run is in progress starts nothing.
     other = Worker(world)
     before = snapshot(world, job)
-    other.execute(run_id)
+    other.executor.execute(run_id)
     assert snapshot(world, job) == before
     assert other.in_flight.snapshot() == {}
 
