@@ -52,8 +52,28 @@ def database_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def queue_prefix() -> str:
-    return f"chronos-test-{RUN_TOKEN}."
+def queue_prefix() -> Iterator[str]:
+    prefix = f"chronos-test-{RUN_TOKEN}."
+    yield prefix
+    delete_queues(prefix, ("default", "other"))
+
+
+def delete_queues(prefix: str, queues: tuple[str, ...]) -> None:
+    """Remove this run's queues (and Dramatiq's delay and dead-letter siblings) from the
+    shared broker; a queue that was never declared is no error."""
+    import pika
+
+    try:
+        connection = pika.BlockingConnection(pika.URLParameters(load_settings({}).broker_url))
+    except pika.exceptions.AMQPError:
+        return
+    try:
+        channel = connection.channel()
+        for queue in queues:
+            for suffix in ("", ".DQ", ".XQ"):
+                channel.queue_delete(queue=f"{prefix}{queue}{suffix}")
+    finally:
+        connection.close()
 
 
 @pytest.fixture(scope="session")
