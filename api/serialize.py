@@ -11,7 +11,7 @@ from typing import Any
 
 from shared.clock import format_time
 from shared.errors import ValidationError
-from shared.lifecycle import JobView
+from shared.lifecycle import JobView, is_recurring
 from shared.repository import Row
 
 
@@ -44,7 +44,6 @@ def run(row: Row) -> dict[str, Any]:
 
 def job(view: JobView) -> dict[str, Any]:
     row = view.job
-    recurring = any(row[key] is not None for key in ("repeat", "interval_seconds", "cron"))
     return {
         "id": str(row["id"]),
         "owner_id": str(row["owner_id"]),
@@ -62,7 +61,7 @@ def job(view: JobView) -> dict[str, Any]:
             "end_at": format_time(row["end_at"]),
             "max_runs": row["max_runs"],
         },
-        "recurring": recurring,
+        "recurring": is_recurring(row),
         "status": row["status"],
         "next_run_at": format_time(view.next_run_at),
         "last_run": run(view.last_run) if view.last_run is not None else None,

@@ -45,7 +45,7 @@ from bench.soak_e2e import ClientView, StackView, new_client, running_stack
 from bench.soak_workload import MIX, Workload, build
 from bench.stack import DRAMATIQ_READY, free_port
 from tests.e2e.target import Target
-from tests.faults.invariants import Report, check_invariants
+from tests.faults.invariants import Report, check_invariants, unsettled
 
 DEFAULT_MINUTES = 4.0
 DEFAULT_JOBS = 10_000
@@ -236,27 +236,6 @@ def skip_reasons(engine: Engine, ids: list[uuid.UUID]) -> Counter[str]:
             {"ids": ids},
         )
         return Counter({str(row.reason): int(row.n) for row in rows})
-
-
-def unsettled(engine: Engine, ids: list[uuid.UUID]) -> tuple[int, int]:
-    """(live runs, unfinished jobs): runs queued, running or pending and due, and jobs
-    not yet succeeded, failed or cancelled. Settled when both are 0."""
-    with engine.connect() as conn:
-        live = conn.scalar(
-            text(
-                "SELECT count(*) FROM runs WHERE job_id = ANY(:ids) AND (state IN "
-                "('queued', 'running') OR (state = 'pending' AND due_at <= now()))"
-            ),
-            {"ids": ids},
-        )
-        unfinished = conn.scalar(
-            text(
-                "SELECT count(*) FROM jobs WHERE id = ANY(:ids) "
-                "AND status NOT IN ('succeeded', 'failed', 'cancelled')"
-            ),
-            {"ids": ids},
-        )
-    return int(live or 0), int(unfinished or 0)
 
 
 def describe_states(states: Counter[str]) -> str:

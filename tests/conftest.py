@@ -3,6 +3,7 @@ RabbitMQ queue prefix, so that runs never collide on a shared machine."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -39,6 +40,21 @@ def drop_database(database_url: str) -> None:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
     admin.dispose()
+
+
+@contextlib.contextmanager
+def sibling_database(database_url: str, suffix: str) -> Iterator[str]:
+    """A migrated database named after ``database_url`` plus ``suffix``, dropped after:
+    for suites whose real processes must see only their own rows."""
+    url = make_url(database_url)
+    rendered = url.set(database=f"{url.database}_{suffix}").render_as_string(hide_password=False)
+    ensure_database(rendered)
+    migrate(rendered)
+    try:
+        yield rendered
+    finally:
+        with contextlib.suppress(Exception):
+            drop_database(rendered)
 
 
 @pytest.fixture(scope="session")

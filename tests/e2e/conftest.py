@@ -13,10 +13,8 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy.engine import make_url
 
-from shared.db import ensure_database
-from tests.conftest import drop_database, migrate
+from tests.conftest import sibling_database
 from tests.e2e.client import Client
 from tests.e2e.smtp_sink import SmtpSink
 from tests.e2e.stack import ACTIVE, VENV_BIN, Stack, running_stack
@@ -48,12 +46,8 @@ def e2e_database_url(database_url: str) -> Iterator[str]:
     The real scheduler dispatches every due run it finds and the worker executes it, so
     sharing ``database_url`` would let them run other suites' leftover jobs (blocking
     worker threads) and change rows that integration tests are asserting on."""
-    url = make_url(database_url)
-    rendered = url.set(database=f"{url.database}_e2e").render_as_string(hide_password=False)
-    ensure_database(rendered)
-    migrate(rendered)
-    yield rendered
-    drop_database(rendered)
+    with sibling_database(database_url, "e2e") as rendered:
+        yield rendered
 
 
 @pytest.fixture(scope="package")

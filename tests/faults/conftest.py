@@ -24,15 +24,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
-from sqlalchemy.engine import make_url
 
-from shared.db import ensure_database, make_engine
-from tests.conftest import drop_database, migrate
+from shared.db import make_engine
+from tests.conftest import sibling_database
 from tests.e2e.client import Client, rfc3339
 from tests.e2e.stack import ACTIVE, VENV_BIN, Process, Stack, running_stack
 from tests.e2e.target import Target
 from tests.e2e.waiting import Unmet, wait_for
-from tests.faults.invariants import Report, assert_invariants
+from tests.faults.invariants import Report, assert_invariants, unsettled
 
 JWT_SECRET = "faults-secret-" + "f" * 40
 BASE_PROCESSES = ("api", "scheduler", "worker")
@@ -71,13 +70,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def faults_database_url(database_url: str) -> Iterator[str]:
     """This package's own database: the schedulers and workers it starts must not run
     other suites' leftover jobs, and its invariants are checked over its own rows."""
-    url = make_url(database_url)
-    rendered = url.set(database=f"{url.database}_faults").render_as_string(hide_password=False)
-    ensure_database(rendered)
-    migrate(rendered)
-    yield rendered
-    with contextlib.suppress(Exception):
-        drop_database(rendered)
+    with sibling_database(database_url, "faults") as rendered:
+        yield rendered
 
 
 @pytest.fixture(scope="package")
@@ -195,21 +189,7 @@ class Faults:
         """No run of these jobs is queued or running, none pending is due, and every job
         has reached a final status."""
         ids = [uuid.UUID(job_id) for job_id in (job_ids or self.job_ids)]
-        with self.engine.connect() as conn:
-            live = conn.scalar(
-                text(
-                    "SELECT count(*) FROM runs WHERE job_id = ANY(:ids) AND (state IN "
-                    "('queued', 'running') OR (state = 'pending' AND due_at <= now()))"
-                ),
-                {"ids": ids},
-            )
-            unfinished = conn.scalar(
-                text(
-                    "SELECT count(*) FROM jobs WHERE id = ANY(:ids) "
-                    "AND status NOT IN ('succeeded', 'failed', 'cancelled')"
-                ),
-                {"ids": ids},
-            )
+        live, unfinished = unsettled(self.engine, ids)
         if live == 0 and unfinished == 0:
             return True
         return Unmet({"live_runs": live, "unfinished_jobs": unfinished, **self.run_states(job_ids)})

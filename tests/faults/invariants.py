@@ -340,3 +340,25 @@ def _check_status(report: Report, job: dict[str, Any], job_runs: list[dict[str, 
             "times and has no next occurrence"
         )
     report.status_mismatches += mismatched
+
+
+def unsettled(engine: Engine, ids: list[uuid.UUID]) -> tuple[int, int]:
+    """(live runs, unfinished jobs) among these jobs: runs queued, running, or pending and
+    due; jobs not yet succeeded, failed or cancelled. The system has settled when both
+    are 0."""
+    with engine.connect() as conn:
+        live = conn.scalar(
+            text(
+                "SELECT count(*) FROM runs WHERE job_id = ANY(:ids) AND (state IN "
+                "('queued', 'running') OR (state = 'pending' AND due_at <= now()))"
+            ),
+            {"ids": ids},
+        )
+        unfinished = conn.scalar(
+            text(
+                "SELECT count(*) FROM jobs WHERE id = ANY(:ids) "
+                "AND status NOT IN ('succeeded', 'failed', 'cancelled')"
+            ),
+            {"ids": ids},
+        )
+    return int(live or 0), int(unfinished or 0)
