@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from typing import Any
 
 import falcon
 
 from shared.errors import ValidationError
+from shared.repository import UNSTORABLE
 
-UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 # Deeper nesting is refused rather than risk Python's recursion limit in json.
 MAX_DEPTH = 64
 

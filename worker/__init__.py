@@ -20,7 +20,7 @@ from shared.clock import SystemClock
 from shared.db import make_engine
 from shared.settings import load_settings
 from worker import handlers
-from worker.execution import Executor
+from worker.execution import Executor, FlushOutcomes
 from worker.heartbeat import Heartbeat, InFlight
 from worker.signals import merge_duplicate_sigterms
 
@@ -48,9 +48,10 @@ def engine() -> Engine:
 clock = SystemClock()
 in_flight = InFlight()
 broker = make_broker(settings)
+executor = Executor(settings, engine, clock, in_flight)
+broker.add_middleware(FlushOutcomes(executor))
 broker.add_middleware(Heartbeat(in_flight, engine, clock, settings.heartbeat_seconds))
 dramatiq.set_broker(broker)
-executor = Executor(settings, engine, clock, in_flight)
 
 
 @dramatiq.actor(

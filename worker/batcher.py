@@ -6,6 +6,12 @@ thread takes every request waiting at that moment and serves them with one state
 and one commit, as River's batch completer does. There is no timer: an idle system
 serves a lone request at once, and a busy one batches whatever piled up while the
 previous batch was being written.
+
+A caller either waits for its answer (:meth:`Batcher.submit`) or hands the request over
+and goes on (:meth:`Batcher.enqueue`). Requests handed over are bounded
+(``max_pending``): past that, ``enqueue`` waits, so a slow database slows the callers
+instead of filling memory. :meth:`Batcher.drain` waits until everything handed over has
+been served, for a graceful stop.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Generic, TypeVar
@@ -30,20 +37,40 @@ class Batcher(Generic[Request, Answer]):
         serve: Callable[[Sequence[Request]], Sequence[Answer]],
         *,
         max_batch: int = 200,
+        max_pending: int = 1000,
     ) -> None:
         self.name = name
         self.serve = serve
         self.max_batch = max_batch
+        self.max_pending = max_pending
         self._requests: queue.SimpleQueue[tuple[Request, Future[Answer]]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        # Requests handed over and not yet answered.
+        self._pending = 0
+        self._changed = threading.Condition()
 
     def submit(self, request: Request) -> Answer:
         """Wait for the answer to ``request``; raises what serving its batch raised."""
+        return self.enqueue(request).result()
+
+    def enqueue(self, request: Request) -> Future[Answer]:
+        """Hand ``request`` over; its answer (or error) arrives in the future."""
         self._ensure_thread()
+        with self._changed:
+            self._changed.wait_for(lambda: self._pending < self.max_pending)
+            self._pending += 1
         future: Future[Answer] = Future()
         self._requests.put((request, future))
-        return future.result()
+        return future
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until every request handed over has its answer; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            return self._changed.wait_for(
+                lambda: self._pending == 0, timeout=max(0.0, deadline - time.monotonic())
+            )
 
     def _ensure_thread(self) -> None:
         # Started on first use, so that it lives in the worker process Dramatiq forked.
@@ -65,6 +92,9 @@ class Batcher(Generic[Request, Answer]):
             except Exception as error:  # every waiting caller gets it, and decides
                 for _, future in batch:
                     future.set_exception(error)
-                continue
-            for (_, future), answer in zip(batch, answers, strict=True):
-                future.set_result(answer)
+            else:
+                for (_, future), answer in zip(batch, answers, strict=True):
+                    future.set_result(answer)
+            with self._changed:
+                self._pending -= len(batch)
+                self._changed.notify_all()

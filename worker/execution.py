@@ -3,6 +3,13 @@
 At-least-once delivery is assumed. A message for a run that is not ``queued`` (a
 duplicate, or a run cancelled before a worker took it) finds nothing to start and is
 dropped, so a run starts at most once.
+
+A worker thread waits for its run's start to commit (it must not run what it did not
+claim), but not for the outcome: it hands the outcome to the completer and takes its
+next message, as River's batch completer does. This adds no new failure: a process that
+dies with an outcome not yet written leaves the run ``running``, exactly as dying a
+moment earlier, inside the handler, would, and the rescuer marks it ``lost``. The
+outcomes handed over are written before a graceful stop ends (:meth:`Executor.flush`).
 """
 
 from __future__ import annotations
@@ -14,9 +21,11 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from datetime import timedelta
 from typing import Any
 
+import dramatiq
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -24,7 +33,7 @@ from shared import jobtypes
 from shared.clock import Clock
 from shared.jobtypes import JobFailed, RunContext
 from shared.outcomes import record_outcomes
-from shared.repository import Row
+from shared.repository import Row, storable
 from shared.repository import dispatch as dispatch_repo
 from shared.repository.dispatch import Outcome
 from shared.settings import Settings
@@ -38,6 +47,8 @@ MAX_RESULT_BYTES = 256 * 1024
 MAX_MESSAGE_CHARS = 4096
 # How long a worker keeps trying to reach the database to start or record a run.
 DATABASE_PATIENCE = (0.5, 1, 2, 4, 8, 15, 30)
+# Outcomes a process may hold unwritten before its threads wait for the database.
+OUTCOMES_IN_HAND = 1000
 
 
 def worker_id() -> str:
@@ -61,12 +72,12 @@ def capped_result(result: Mapping[str, Any] | None) -> dict[str, Any] | None:
     encoded = json.dumps(result, default=str)
     if len(encoded.encode()) > MAX_RESULT_BYTES:
         return {"truncated": True, "note": f"the result was over {MAX_RESULT_BYTES} bytes"}
-    decoded: dict[str, Any] = json.loads(encoded)
+    decoded: dict[str, Any] = storable(json.loads(encoded))
     return decoded
 
 
 def error_of(kind: str, message: str) -> dict[str, str]:
-    return {"kind": kind, "message": message[:MAX_MESSAGE_CHARS]}
+    return {"kind": kind, "message": storable(message[:MAX_MESSAGE_CHARS])}
 
 
 class Executor:
@@ -81,7 +92,9 @@ class Executor:
         self.clock = clock
         self.in_flight = in_flight
         self.starter: Batcher[uuid.UUID, Row | None] = Batcher("chronos-starter", self._start)
-        self.completer: Batcher[Outcome, bool] = Batcher("chronos-completer", self._finish)
+        self.completer: Batcher[Outcome, bool] = Batcher(
+            "chronos-completer", self._finish_patiently, max_pending=OUTCOMES_IN_HAND
+        )
 
     @property
     def engine(self) -> Engine:
@@ -99,6 +112,16 @@ class Executor:
             finished = record_outcomes(conn, outcomes, self.clock.now())
         recorded = {row["id"] for row in finished}
         return [outcome.run_id in recorded for outcome in outcomes]
+
+    def _finish_patiently(self, outcomes: Sequence[Outcome]) -> list[bool]:
+        recorded: list[bool] = with_database_retries(
+            lambda: self._finish(outcomes), f"recording {len(outcomes)} outcomes"
+        )
+        return recorded
+
+    def flush(self, timeout: float = 60.0) -> bool:
+        """Wait until every outcome handed to the completer is written (or given up on)."""
+        return self.completer.drain(timeout)
 
     def start(self, run_id: uuid.UUID) -> Row | None:
         run: Row | None = with_database_retries(
@@ -175,9 +198,37 @@ class Executor:
         result: dict[str, Any] | None,
         error: dict[str, str] | None,
     ) -> None:
+        """Hand the outcome to the completer; it is written with the others that arrive
+        meanwhile, in one statement and one commit."""
         outcome = Outcome(run_id, state, result, error)
-        recorded = with_database_retries(
-            lambda: self.completer.submit(outcome), f"recording run {run_id}"
+        self.completer.enqueue(outcome).add_done_callback(lambda written: _report(outcome, written))
+
+
+def _report(outcome: Outcome, written: Future[bool]) -> None:
+    error = written.exception()
+    if error is not None:
+        log.error(
+            "could not record run %s (%s): %s; it will be rescued as lost",
+            outcome.run_id,
+            outcome.state,
+            error.__class__.__name__,
         )
-        if not recorded:
-            log.warning("run %s was no longer running; its outcome %s is dropped", run_id, state)
+    elif not written.result():
+        log.warning(
+            "run %s was no longer running; its outcome %s is dropped",
+            outcome.run_id,
+            outcome.state,
+        )
+
+
+class FlushOutcomes(dramatiq.Middleware):
+    """Writes the outcomes still in hand before a gracefully stopping process exits."""
+
+    def __init__(self, executor: Executor, timeout: float = 60.0) -> None:
+        self.executor = executor
+        self.timeout = timeout
+
+    def after_worker_shutdown(self, broker: Any, worker: Any) -> None:
+        # After: Dramatiq has waited for its threads, so no outcome can arrive later.
+        if not self.executor.flush(self.timeout):
+            log.error("outcomes still unwritten after %ss; those runs will be lost", self.timeout)

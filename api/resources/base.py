@@ -8,9 +8,10 @@ import falcon
 from sqlalchemy import Engine
 
 from api.auth import CurrentUser
-from api.media import UNSTORABLE, read_json
+from api.media import read_json
 from shared.clock import Clock
 from shared.errors import ValidationError
+from shared.repository import UNSTORABLE
 from shared.settings import Settings
 
 

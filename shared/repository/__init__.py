@@ -8,13 +8,34 @@ transaction) and, where time matters, ``now``: nothing here reads the clock.
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any
 
 from sqlalchemy import RowMapping
 
 Row = RowMapping
 
+# What PostgreSQL cannot store in text or JSONB: NUL, and lone UTF-16 surrogates (which
+# JSON's ``\\ud800`` escape can carry).
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
 
 def as_json(value: Any) -> str | None:
     """JSONB parameters are sent as text and cast in SQL, so psycopg never guesses."""
     return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
+def storable(value: Any) -> Any:
+    """``value`` (decoded JSON) made storable: unstorable characters become U+FFFD and
+    non-finite numbers null. For what handlers return, which no client validated; a
+    value PostgreSQL refuses would otherwise fail the whole batch it is written in."""
+    if isinstance(value, str):
+        return UNSTORABLE.sub("\ufffd", value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [storable(item) for item in value]
+    return value

@@ -56,6 +56,12 @@ class Worker:
         )
         self.errors: list[BaseException] = []
 
+    def execute(self, run_id: str) -> None:
+        """Execute as the actor does, then wait for the outcome to be written (the
+        actor hands it over and returns)."""
+        self.executor.execute(run_id)
+        assert self.executor.flush(timeout=10), "the outcome was never written"
+
     def take(self) -> str:
         """Dispatch the due runs and take the one message they produced."""
         assert self.world.dispatcher().run_once().published == 1
@@ -67,7 +73,7 @@ class Worker:
     def execute_in_thread(self, run_id: str) -> threading.Thread:
         def target() -> None:
             try:
-                self.executor.execute(run_id)
+                self.execute(run_id)
             except BaseException as error:  # re-raised by join()
                 self.errors.append(error)
 
@@ -97,7 +103,7 @@ def test_noop_run_succeeds_and_a_duplicate_message_changes_nothing(world: World)
     run_id = worker.take()
     world.clock.advance(2)
 
-    worker.executor.execute(run_id)
+    worker.execute(run_id)
 
     [run] = world.runs(job)
     assert str(run["id"]) == run_id
@@ -111,9 +117,9 @@ def test_noop_run_succeeds_and_a_duplicate_message_changes_nothing(world: World)
 
     before = snapshot(world, job)
     world.clock.advance(30)
-    worker.executor.execute(run_id)  # RabbitMQ delivered it again
+    worker.execute(run_id)  # RabbitMQ delivered it again
     assert snapshot(world, job) == before
-    worker.executor.execute("not-a-run-id")  # a malformed message is dropped too
+    worker.execute("not-a-run-id")  # a malformed message is dropped too
     assert snapshot(world, job) == before
 
 
@@ -126,7 +132,7 @@ def test_failed_attempts_are_retried_with_backoff_until_max_attempts(world: Worl
 
     for attempt, backoff in [(1, 10), (2, 20)]:
         run_id = worker.take()
-        worker.executor.execute(run_id)
+        worker.execute(run_id)
         failed = world.run(uuid.UUID(run_id))
         assert (failed["state"], failed["attempt"]) == ("failed", attempt)
         assert failed["error"] == {"kind": "exception", "message": "boom"}
@@ -146,7 +152,7 @@ def test_failed_attempts_are_retried_with_backoff_until_max_attempts(world: Worl
         world.clock.set(retry["due_at"])
 
     run_id = worker.take()
-    worker.executor.execute(run_id)
+    worker.execute(run_id)
     runs = world.runs(job)
     assert [(run["attempt"], run["state"]) for run in runs] == [
         (1, "failed"),
@@ -166,7 +172,7 @@ def test_a_run_cancelled_while_queued_is_dropped_by_the_worker(world: World) -> 
     assert before[0][0]["state"] == "cancelled"
 
     world.clock.advance(1)
-    worker.executor.execute(run_id)
+    worker.execute(run_id)
 
     assert snapshot(world, job) == before
     [run] = world.runs(job)
@@ -186,7 +192,7 @@ def test_a_run_past_its_timeout_is_stopped_by_the_heartbeat_and_fails(world: Wor
     # A duplicate delivery while the run is in progress starts nothing.
     other = Worker(world)
     before = snapshot(world, job)
-    other.executor.execute(run_id)
+    other.execute(run_id)
     assert snapshot(world, job) == before
     assert other.in_flight.snapshot() == {}
 

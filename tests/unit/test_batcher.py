@@ -59,3 +59,51 @@ def test_a_failure_reaches_every_caller_of_the_batch_and_the_next_batch_works() 
     with pytest.raises(RuntimeError, match="database down"):
         batcher.submit("a")
     assert batcher.submit("b") == "B"
+
+
+def test_enqueue_returns_at_once_and_drain_waits_for_the_answers() -> None:
+    release = threading.Event()
+    served: list[int] = []
+
+    def serve(batch: Sequence[int]) -> list[int]:
+        release.wait(5)
+        served.extend(batch)
+        return [n * 2 for n in batch]
+
+    batcher: Batcher[int, int] = Batcher("t", serve)
+    futures = [batcher.enqueue(n) for n in range(10)]  # none of these waits
+    assert not batcher.drain(timeout=0.05)  # the first batch is still held
+    release.set()
+    assert batcher.drain(timeout=5)
+    assert sorted(served) == list(range(10))
+    assert [future.result(0) for future in futures] == [n * 2 for n in range(10)]
+
+
+def test_enqueue_waits_once_max_pending_requests_are_unanswered() -> None:
+    release = threading.Event()
+
+    def serve(batch: Sequence[int]) -> list[int]:
+        release.wait(5)
+        return list(batch)
+
+    batcher: Batcher[int, int] = Batcher("t", serve, max_pending=3)
+    for n in range(3):
+        batcher.enqueue(n)
+    fourth_handed_over = threading.Event()
+    thread = threading.Thread(target=lambda: (batcher.enqueue(3), fourth_handed_over.set()))
+    thread.start()
+    assert not fourth_handed_over.wait(0.1)  # held back: three are unanswered
+    release.set()
+    assert fourth_handed_over.wait(5)
+    thread.join(5)
+    assert batcher.drain(timeout=5)
+
+
+def test_a_failed_batch_still_counts_as_answered_for_drain() -> None:
+    def serve(batch: Sequence[int]) -> list[int]:
+        raise RuntimeError("database down")
+
+    batcher: Batcher[int, int] = Batcher("t", serve)
+    future = batcher.enqueue(1)
+    assert batcher.drain(timeout=5)
+    assert isinstance(future.exception(0), RuntimeError)
