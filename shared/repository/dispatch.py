@@ -145,14 +145,21 @@ def replace_live(
     )
 
 
+MARK_PUBLISHED = text(
+    """
+    UPDATE runs SET published_at = :now WHERE id IN (
+        SELECT id FROM runs WHERE id = ANY(:ids) AND published_at IS NULL
+        FOR UPDATE SKIP LOCKED)
+    """
+)
+
+
 def mark_published(conn: Connection, run_ids: Sequence[uuid.UUID], now: datetime) -> None:
+    """Record the confirmed publish. A run locked right now is being started by a worker,
+    which got its message and so sets ``published_at`` itself: waiting for it would hold
+    the scheduler, and hold every other worker's start behind this statement's locks."""
     if run_ids:
-        conn.execute(
-            text(
-                "UPDATE runs SET published_at = :now WHERE id = ANY(:ids) AND published_at IS NULL"
-            ),
-            {"ids": list(run_ids), "now": now},
-        )
+        conn.execute(MARK_PUBLISHED, {"ids": list(run_ids), "now": now})
 
 
 def claim_unpublished(
@@ -235,7 +242,7 @@ START_RUNS = text(
     WITH {LOCK_JOBS_OF_RUNS},
     started AS (
         UPDATE runs AS r SET state = 'running', started_at = :now, heartbeat_at = :now,
-            worker = :worker
+            worker = :worker, published_at = coalesce(r.published_at, :now)
         FROM jobs AS j
         WHERE r.id = ANY(:ids) AND r.state = 'queued' AND j.id = r.job_id
             AND j.id IN (SELECT id FROM locked)
@@ -254,6 +261,9 @@ def start_runs(
     conn: Connection, run_ids: Sequence[uuid.UUID], worker: str, now: datetime
 ) -> list[Row]:
     """queued → running for a batch of runs, and their jobs → running, in one statement.
+
+    A run the scheduler has not yet marked published gets ``published_at`` here: its
+    message arrived, so the publish was confirmed (see :func:`mark_published`).
 
     A run missing from the answer was not queued: a duplicate message, or a run cancelled
     before a worker took it. The caller acks and drops its message. The jobs are locked
