@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import falcon
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from api.auth import CurrentUser
 from api.media import read_json
@@ -24,6 +26,22 @@ class Resource:
         self.settings = settings
         self.engine = engine
         self.clock = clock
+
+    @contextmanager
+    def transaction(self, req: falcon.Request) -> Iterator[Connection]:
+        """A transaction on the request's connection (opened by authentication), or on a
+        new one: committed when the block ends, rolled back if it raises."""
+        conn: Connection | None = req.context.get("conn")
+        if conn is None:
+            with self.engine.begin() as own:
+                yield own
+            return
+        try:
+            yield conn
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
 
     def body(self, req: falcon.Request) -> dict[str, Any]:
         return read_json(req, self.settings.max_body_bytes)

@@ -36,7 +36,7 @@ def require_owned_job(
     admin). Anything else is 404, so a job's existence is never revealed."""
     me = current_user(req)
     assert isinstance(resource, Resource)
-    with resource.engine.connect() as conn:
+    with resource.transaction(req) as conn:
         job = job_repo.get_job(conn, params["job_id"])
     if job is None or (job["owner_id"] != me.id and not me.is_admin):
         raise NotFound("job_id: no such job")
@@ -53,7 +53,7 @@ class JobSubmit(Resource):
         spec = parse_submit(
             body, now, is_admin=me.is_admin, shell_enabled=self.settings.enable_shell_jobs
         )
-        with self.engine.begin() as conn:
+        with self.transaction(req) as conn:
             view, created = lifecycle.submit(
                 conn,
                 spec,
@@ -85,7 +85,7 @@ class JobBatch(Resource):
             )
             for index, item in enumerate(items)
         ]
-        with self.engine.begin() as conn:
+        with self.transaction(req) as conn:
             views = lifecycle.submit_batch(conn, specs, owner_id=me.id, now=now)
         resp.status = falcon.HTTP_201
         resp.media = {"items": [serialize.job(view) for view in views]}
@@ -103,7 +103,7 @@ class JobCollection(Resource):
                 filters[name] = value
         if "status" in filters and filters["status"] not in list(JobStatus):
             raise ValidationError("status", f"expected one of {', '.join(JobStatus)}")
-        with self.engine.connect() as conn:
+        with self.transaction(req) as conn:
             rows = job_repo.list_jobs(
                 conn,
                 owner_id=None if me.is_admin else me.id,
@@ -124,21 +124,21 @@ class JobItem(Resource):
         resp.media = serialize.job(lifecycle.view(conn, job_id))
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID) -> None:
-        with self.engine.connect() as conn:
+        with self.transaction(req) as conn:
             self._respond(conn, resp, job_id)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID) -> None:
-        with self.engine.begin() as conn:
+        with self.transaction(req) as conn:
             lifecycle.cancel(conn, job_id, self.clock.now())
             self._respond(conn, resp, job_id)
 
     def on_post_pause(self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID) -> None:
-        with self.engine.begin() as conn:
+        with self.transaction(req) as conn:
             lifecycle.pause(conn, job_id, self.clock.now())
             self._respond(conn, resp, job_id)
 
     def on_post_resume(self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID) -> None:
-        with self.engine.begin() as conn:
+        with self.transaction(req) as conn:
             lifecycle.resume(conn, job_id, self.clock.now())
             self._respond(conn, resp, job_id)
 
@@ -147,19 +147,19 @@ class JobItem(Resource):
     ) -> None:
         now = self.clock.now()
         body = self.body(req)
-        with self.engine.connect() as conn:
+        with self.transaction(req) as conn:
             job = job_repo.get_job(conn, job_id)
         if job is None:
             raise NotFound("job_id: no such job")
         schedule, first_due = parse_schedule(lifecycle.reschedule_body(job, body), now, prefix="")
-        with self.engine.begin() as conn:
+        with self.transaction(req) as conn:
             lifecycle.reschedule(conn, job_id, schedule, first_due, now)
             self._respond(conn, resp, job_id)
 
     def on_post_trigger(
         self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID
     ) -> None:
-        with self.engine.begin() as conn:
+        with self.transaction(req) as conn:
             run = lifecycle.trigger(conn, job_id, self.clock.now())
         resp.status = falcon.HTTP_202
         resp.media = serialize.run(run)
@@ -167,7 +167,7 @@ class JobItem(Resource):
     def on_get_runs(self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID) -> None:
         limit = int_param(req, "limit", 50, 1, 200)
         cursor = text_param(req, "cursor", 512)
-        with self.engine.connect() as conn:
+        with self.transaction(req) as conn:
             rows = run_repo.list_runs(
                 conn,
                 job_id,
@@ -180,7 +180,7 @@ class JobItem(Resource):
         self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID
     ) -> None:
         count = int_param(req, "count", 10, 1, 100)
-        with self.engine.connect() as conn:
+        with self.transaction(req) as conn:
             job = job_repo.get_job(conn, job_id)
             if job is None:
                 raise NotFound("job_id: no such job")

@@ -31,12 +31,13 @@ class UserCreate(Resource):
         password = parse_password(body.get("password"))
         email = parse_email(body.get("email"))
         now = self.clock.now()
-        with self.engine.begin() as conn:
+        password_hash = hash_password(password)  # slow by design: outside the transaction
+        with self.transaction(req) as conn:
             user = user_repo.insert_user(
                 conn,
                 username=username,
                 email=email,
-                password_hash=hash_password(password),
+                password_hash=password_hash,
                 role=Role.USER,
                 now=now,
             )
@@ -48,7 +49,7 @@ class UserCreate(Resource):
         scheme, _, token = (req.get_header("Authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("Authorization: registration is closed; an admin token is required")
-        with self.engine.connect() as conn:
+        with self.transaction(req) as conn:
             user = user_repo.get_user(conn, token_subject(self.settings, token.strip()))
         if user is None:
             raise Unauthorized("Authorization: the token's user no longer exists")
@@ -74,7 +75,7 @@ class Token(Resource):
         username = username[:64]
         now = self.clock.now()
         self.throttle.before_attempt(req.remote_addr or "unknown", username, now)
-        with self.engine.connect() as conn:
+        with self.transaction(req) as conn:
             user = user_repo.find_user_by_username(conn, username)
         stored = user["password_hash"] if user is not None else None
         # verify_password hashes even for an unknown user, so both failures take as long.
@@ -98,7 +99,7 @@ class UserItem(Resource):
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: uuid.UUID) -> None:
         self._visible(req, user_id)
-        with self.engine.connect() as conn:
+        with self.transaction(req) as conn:
             user = user_repo.get_user(conn, user_id)
         if user is None:
             raise NotFound("user_id: no such user")
@@ -121,7 +122,7 @@ class UserItem(Resource):
             if body["role"] not in list(Role):
                 raise ValidationError("role", "expected user or admin")
             changes["role"] = body["role"]
-        with self.engine.begin() as conn:
+        with self.transaction(req) as conn:
             user = user_repo.update_user(conn, user_id, changes, self.clock.now())
         if user is None:
             raise NotFound("user_id: no such user")
@@ -133,7 +134,7 @@ class UserItem(Resource):
         """Deleting a user deletes their jobs and runs. A worker running one of their runs
         sees the run vanish at its next heartbeat and interrupts the handler."""
         self._visible(req, user_id)
-        with self.engine.begin() as conn:
+        with self.transaction(req) as conn:
             if not user_repo.delete_user(conn, user_id):
                 raise NotFound("user_id: no such user")
         resp.status = falcon.HTTP_204

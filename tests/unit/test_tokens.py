@@ -16,6 +16,7 @@ from typing import Any
 import jwt
 import pytest
 
+from api import auth
 from api.auth import hash_password, issue_token, token_subject, verify_password
 from shared.errors import Unauthorized
 from shared.settings import Settings
@@ -101,6 +102,24 @@ def test_expired_token_built_by_pyjwt_is_unauthorized() -> None:
     token = jwt.encode(claims(iat=1577836800, exp=1577840400), SECRET, algorithm="HS256")
 
     assert "expired" in str(assert_rejected(token))
+
+
+def test_a_remembered_token_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    expires = ISSUED_TS + CENTURY
+    token = jwt.encode(claims(exp=expires), SECRET, algorithm="HS256")
+    assert token_subject(SETTINGS, token) == USER_ID  # checked, and remembered
+    assert token_subject(SETTINGS, token) == USER_ID
+
+    monkeypatch.setattr(auth.time, "time", lambda: expires + 1.0)
+    assert "expired" in str(assert_rejected(token))
+
+
+def test_a_remembered_token_is_not_valid_under_another_secret() -> None:
+    token = jwt.encode(claims(), SECRET, algorithm="HS256")
+    assert token_subject(SETTINGS, token) == USER_ID
+    other = Settings(jwt_secret=OTHER_SECRET, token_ttl_seconds=CENTURY)
+
+    assert "invalid" in str(assert_rejected(token, other))
 
 
 def test_token_signed_with_another_secret_is_rejected() -> None:
