@@ -77,12 +77,17 @@ class Dispatcher:
 
     def run_once(self) -> DispatchResult:
         """Claim, publish and mark one batch of due runs."""
+        queued, skipped = self.claim_committed()
+        published = self.publish(queued)
+        return DispatchResult(claimed=len(queued) + skipped, skipped=skipped, published=published)
+
+    def claim_committed(self) -> tuple[list[Outgoing], int]:
+        """Step 1 alone (the scheduler overlaps it with the previous batch's publish)."""
         queued, skipped = self.claim()
         if self.crash_after_claim and queued:
             log.critical("test fault point %s: crashing after the claim", CRASH_AFTER_CLAIM)
             os._exit(17)
-        published = self.publish(queued)
-        return DispatchResult(claimed=len(queued) + skipped, skipped=skipped, published=published)
+        return queued, skipped
 
     def claim(self) -> tuple[list[Outgoing], int]:
         now = self.clock.now()

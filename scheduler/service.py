@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -53,6 +54,7 @@ class Scheduler:
         self.rescuer = Rescuer(settings, engine, clock)
         self.pruner = Pruner(settings, engine, clock)
         self.wakeup = Wakeup(settings.database_url)
+        self._publishing = ThreadPoolExecutor(1, thread_name_prefix="chronos-publishing")
         self.stopping = threading.Event()
         self._due: dict[str, float] = {
             "recover": 0.0,
@@ -71,12 +73,7 @@ class Scheduler:
     def run_once(self) -> PassResult:
         """Dispatch every due run (batch after batch), then the maintenance that is due."""
         result = PassResult()
-        while not self.stopping.is_set():
-            batch = self.dispatcher.run_once()
-            result.dispatched += batch.published
-            result.skipped += batch.skipped
-            if batch.claimed < self.dispatcher.batch_size:
-                break
+        self._dispatch_due(result)
         if self._periodic("recover", RECOVER_EVERY):
             result.recovered = self.dispatcher.recover()
         if self._periodic("redeliver", REDELIVER_EVERY):
@@ -86,6 +83,27 @@ class Scheduler:
         if self._periodic("prune", PRUNE_EVERY):
             result.pruned = self.pruner.run_once()
         return result
+
+    def _dispatch_due(self, result: PassResult) -> None:
+        """Claim batch after batch until none is full. Each batch is published (and marked)
+        on the publishing thread while the next one is claimed: a burst waits on
+        PostgreSQL and RabbitMQ at the same time instead of in turn. One batch at most is
+        in flight, and none is when this returns, so the publisher is never shared."""
+        in_flight: Future[int] | None = None
+        try:
+            while not self.stopping.is_set():
+                queued, skipped = self.dispatcher.claim_committed()
+                result.skipped += skipped
+                if in_flight is not None:
+                    result.dispatched += in_flight.result()
+                    in_flight = None
+                if queued:
+                    in_flight = self._publishing.submit(self.dispatcher.publish, queued)
+                if len(queued) + skipped < self.dispatcher.batch_size:
+                    break
+        finally:
+            if in_flight is not None:
+                result.dispatched += in_flight.result()
 
     def seconds_until_next_due(self) -> float:
         with self.engine.connect() as conn:
@@ -124,5 +142,6 @@ class Scheduler:
         self.stopping.set()
 
     def close(self) -> None:
+        self._publishing.shutdown(wait=True)
         self.publisher.close()
         self.wakeup.close()

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import Engine
 
 from scheduler.dispatcher import Dispatcher, DispatchResult
+from scheduler.service import Scheduler
 from shared import lifecycle
 from shared.db import make_engine
 from shared.settings import Settings
@@ -506,3 +507,24 @@ def test_a_returned_message_is_published_again_by_recover(world: World) -> None:
     assert dispatcher.recover() == 1
     assert world.run(run["id"])["published_at"] == world.now
     assert [m.message_id for m, _ in world.take_messages()] == [str(run["id"])]
+
+
+def test_the_scheduler_pass_publishes_a_burst_of_many_batches_exactly_once(
+    world: World,
+) -> None:
+    """Scheduler.run_once publishes each batch on its publishing thread while it claims
+    the next: every run is still published once, and marked, by the time it returns."""
+    jobs = [world.submit() for _ in range(30)]
+    scheduler = Scheduler(world.settings, world.engine, world.clock)
+    scheduler.dispatcher = world.dispatcher(batch_size=7)  # 5 batches, the last short
+    try:
+        result = scheduler.run_once()
+    finally:
+        scheduler.close()
+
+    assert result.dispatched == 30
+    assert result.skipped == 0
+    runs = [world.only_run(job, "queued") for job in jobs]
+    assert all(run["published_at"] == world.now for run in runs)
+    published = [message.args[0] for message, _ in world.take_messages()]
+    assert sorted(published) == sorted(str(run["id"]) for run in runs)
