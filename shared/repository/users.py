@@ -51,12 +51,12 @@ def insert_user(
         raise Conflict(f"username: {username!r} is taken") from None
 
 
+GET_USER = text(f"SELECT {USER_COLUMNS} FROM users WHERE id = :id")
+
+
 def get_user(conn: Connection, user_id: uuid.UUID) -> Row | None:
-    return (
-        conn.execute(text(f"SELECT {USER_COLUMNS} FROM users WHERE id = :id"), {"id": user_id})
-        .mappings()
-        .first()
-    )
+    """Every authenticated request asks this, so the statement is built once."""
+    return conn.execute(GET_USER, {"id": user_id}).mappings().first()
 
 
 def find_user_by_username(conn: Connection, username: str) -> Row | None:
