@@ -168,6 +168,14 @@ class Run(Base):
         # seconds: an index on it would stop those updates from being HOT.
         Index("ix_runs_running", "started_at", postgresql_where=text("state = 'running'")),
         Index("ix_runs_history", "job_id", text("created_at DESC"), text("id DESC")),
+        # A job's live runs, for its status, its overlap policy, cancel, pause and
+        # resume: without it those read the job's whole history, which for a job that
+        # runs every second is millions of rows.
+        Index(
+            "ix_runs_live",
+            "job_id",
+            postgresql_where=text("state IN ('pending', 'queued', 'running')"),
+        ),
         Index("ix_runs_finished", "finished_at", postgresql_where=text("finished_at IS NOT NULL")),
         # One run per occurrence and attempt; manual triggers stand outside the schedule.
         Index(
