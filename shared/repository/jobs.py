@@ -262,7 +262,7 @@ REFRESH_STATUS = text(
         WHERE j2.id = ANY(:ids)
         GROUP BY j2.id
     ) AS derived
-    WHERE j.id = derived.id AND j.status NOT IN ('paused', 'cancelled')
+    WHERE j.id = ANY(:ids) AND j.id = derived.id AND j.status NOT IN ('paused', 'cancelled')
         AND j.status IS DISTINCT FROM derived.status
     """
 )
