@@ -248,12 +248,16 @@ REFRESH_STATUS = text(
                 WHEN j2.repeat IS NOT NULL OR j2.interval_seconds IS NOT NULL
                      OR j2.cron IS NOT NULL THEN 'succeeded'
                 ELSE coalesce((
-                    SELECT CASE last.state WHEN 'succeeded' THEN 'succeeded'
-                                           WHEN 'cancelled' THEN 'cancelled'
-                                           ELSE 'failed' END
+                    -- An aggregate over the job's own runs, not ORDER BY ... LIMIT 1:
+                    -- that let the planner walk ix_runs_finished backwards through
+                    -- every finished run of every job (300 ms for 200 jobs).
+                    SELECT CASE (array_agg(last.state
+                                    ORDER BY last.finished_at DESC, last.created_at DESC))[1]
+                               WHEN 'succeeded' THEN 'succeeded'
+                               WHEN 'cancelled' THEN 'cancelled'
+                               ELSE 'failed' END
                     FROM runs AS last
                     WHERE last.job_id = j2.id AND last.finished_at IS NOT NULL
-                    ORDER BY last.finished_at DESC, last.created_at DESC LIMIT 1
                 ), 'scheduled')
             END AS status
         FROM jobs AS j2

@@ -528,3 +528,29 @@ def test_the_scheduler_pass_publishes_a_burst_of_many_batches_exactly_once(
     assert all(run["published_at"] == world.now for run in runs)
     published = [message.args[0] for message, _ in world.take_messages()]
     assert sorted(published) == sorted(str(run["id"]) for run in runs)
+
+
+@pytest.mark.parametrize(
+    ("first_created_ends", "second_created_ends", "status"),
+    [
+        (RunState.FAILED, RunState.SUCCEEDED, "failed"),
+        (RunState.SUCCEEDED, RunState.FAILED, "succeeded"),
+    ],
+)
+def test_a_one_off_job_takes_the_outcome_of_the_run_that_finished_last(
+    world: World, first_created_ends: RunState, second_created_ends: RunState, status: str
+) -> None:
+    """Not the run created last: a triggered run may overtake the scheduled one."""
+    job = world.submit()
+    world.lifecycle(lifecycle.trigger, job)
+    assert world.dispatcher().run_once().published == 2
+    first, second = sorted(world.runs(job), key=lambda run: run["created_at"])
+    world.start_run(first["id"])
+    world.start_run(second["id"])
+
+    world.clock.advance(1)
+    world.finish_run(second["id"], second_created_ends)
+    world.clock.advance(1)
+    world.finish_run(first["id"], first_created_ends)
+
+    assert world.job(job)["status"] == status
