@@ -6,8 +6,10 @@ accepts confirmed, persistent messages on this machine. Two ways are measured, b
 messages the size of a real run message:
 
 - single: ``confirm_delivery()``, then each ``basic_publish`` waits for its confirm;
-- batched: ``tx_select``, then batches of 500 each closed by one ``tx_commit`` (the way
-  Chronos's publisher confirms a batch, so C1 is compared like with like).
+- batched: ``tx_select``, then batches of 500 each closed by one ``tx_commit``, the
+  messages written through the channel underneath the blocking one so that each is
+  buffered rather than sent on its own (the way Chronos's publisher sends a batch, so
+  C1 is compared like with like).
 """
 
 from __future__ import annotations
@@ -46,10 +48,11 @@ def publish_batched(
     channel.tx_select()
     started = time.perf_counter()
     sent = 0
+    buffered = channel._impl
     while sent < count:
         size = min(batch, count - sent)
         for _ in range(size):
-            channel.basic_publish(exchange="", routing_key=queue, body=body, properties=PERSISTENT)
+            buffered.basic_publish(exchange="", routing_key=queue, body=body, properties=PERSISTENT)
         channel.tx_commit()
         sent += size
     return count / (time.perf_counter() - started)

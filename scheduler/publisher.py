@@ -28,6 +28,7 @@ from shared.settings import Settings
 log = logging.getLogger("chronos.scheduler.publisher")
 
 PERSISTENT = 2
+PERSISTENT_PROPERTIES = pika.BasicProperties(delivery_mode=PERSISTENT)
 
 
 @dataclass(frozen=True)
@@ -86,12 +87,17 @@ class Publisher:
                 self.declare(item.message.queue_name)
             channel = self._open()
             self._returned.clear()
+            # BlockingChannel.basic_publish writes each message to the socket before it
+            # returns (a system call, and a fifth of the scheduler's time in a burst).
+            # Inside a transaction nothing is settled until tx.commit, which sends
+            # whatever is buffered: so the messages go through the channel underneath.
+            buffered = channel._impl
             for item in batch:
-                channel.basic_publish(
+                buffered.basic_publish(
                     exchange="",
                     routing_key=item.message.queue_name,
                     body=item.message.encode(),
-                    properties=pika.BasicProperties(delivery_mode=PERSISTENT),
+                    properties=PERSISTENT_PROPERTIES,
                     mandatory=True,
                 )
             channel.tx_commit()
