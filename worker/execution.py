@@ -101,7 +101,9 @@ class Executor:
         return self._engine()
 
     def _start(self, run_ids: Sequence[uuid.UUID]) -> list[Row | None]:
-        with self.engine.begin() as conn:
+        # One statement, atomic on its own: in autocommit it is one round trip instead of
+        # three (BEGIN, the statement, COMMIT).
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             rows = dispatch_repo.start_runs(conn, run_ids, worker_id(), self.clock.now())
         started = {row["id"]: row for row in rows}
         # Two deliveries of one run in the same batch: only the first may run it.
