@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 import dramatiq
@@ -51,8 +52,15 @@ DATABASE_PATIENCE = (0.5, 1, 2, 4, 8, 15, 30)
 OUTCOMES_IN_HAND = 1000
 
 
+@cache
+def _worker_id(pid: int) -> str:
+    return f"{socket.gethostname()}:{pid}"
+
+
 def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """``host:pid``, recorded on each run it starts. Asked once per process (keyed by
+    pid, so a forked child does not inherit its parent's)."""
+    return _worker_id(os.getpid())
 
 
 def with_database_retries(action: Callable[[], Any], what: str) -> Any:
