@@ -16,8 +16,6 @@ log = logging.getLogger("chronos.db")
 # "alive bypass window" does: under load no request pays a round trip for the ping,
 # and a connection that sat idle through a database restart is still caught.
 PING_AFTER_IDLE_SECONDS = 1.0
-# PostgreSQL's own advice for storage that is mostly cached or on SSDs.
-RANDOM_PAGE_COST = 1.1
 
 
 def make_engine(
@@ -32,14 +30,7 @@ def make_engine(
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_recycle=1800,
-        connect_args={
-            "application_name": application_name,
-            "connect_timeout": 10,
-            # Chronos's hot rows are in memory, where a random read costs about what a
-            # sequential one does. At the default 4, PostgreSQL read a whole 20,000-row
-            # table rather than probe it 500 times for a batch of ids, at twice the time.
-            "options": f"-c random_page_cost={RANDOM_PAGE_COST}",
-        },
+        connect_args={"application_name": application_name, "connect_timeout": 10},
     )
     # The API pings a connection that was idle before handing it out, so that no client
     # sees an error after a database restart. The worker and the scheduler don't: there

@@ -117,3 +117,15 @@ def test_the_database_rejects_a_terminal_run_without_finished_at(empty_database:
             )
     finally:
         engine.dispose()
+
+
+def test_the_database_carries_its_session_settings(empty_database: str) -> None:
+    """Set on the database, so they hold for every client, pooled or not."""
+    command.upgrade(alembic_config(empty_database), "head")
+    engine = create_engine(empty_database)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SHOW random_page_cost")).scalar() == "1.1"
+            assert conn.execute(text("SHOW idle_in_transaction_session_timeout")).scalar() == "1min"
+    finally:
+        engine.dispose()
