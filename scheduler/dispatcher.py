@@ -171,16 +171,25 @@ class Dispatcher:
         return dispatch_repo.live_counts(conn, watched, dispatch_repo.ids(rows))
 
     def publish(self, outgoing: list[Outgoing]) -> int:
+        """Steps 2 and 3: send the batch, then mark what RabbitMQ confirmed."""
+        return self.mark(self.send(outgoing))
+
+    def send(self, outgoing: list[Outgoing]) -> list[uuid.UUID]:
+        """Step 2 alone: the run ids RabbitMQ confirmed (none if the publish failed)."""
         if not outgoing:
-            return 0
+            return []
         try:
-            confirmed = self.publisher.publish(outgoing)
+            return self.publisher.publish(outgoing)
         except PublishError as error:
             # The runs stay queued without published_at; recover() sends them later.
             log.warning("publishing %d runs failed: %s", len(outgoing), error)
-            return 0
-        with self.engine.begin() as conn:
-            dispatch_repo.mark_published(conn, confirmed, self.clock.now())
+            return []
+
+    def mark(self, confirmed: list[uuid.UUID]) -> int:
+        """Step 3 alone: record the confirmed publish."""
+        if confirmed:
+            with self.engine.begin() as conn:
+                dispatch_repo.mark_published(conn, confirmed, self.clock.now())
         return len(confirmed)
 
     def redeliver_stale(self) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -18,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from scheduler.dispatcher import Dispatcher
 from scheduler.pruner import Pruner
-from scheduler.publisher import Publisher
+from scheduler.publisher import Outgoing, Publisher
 from scheduler.rescuer import Rescuer
 from scheduler.wakeup import Wakeup
 from shared.clock import Clock
@@ -33,6 +34,8 @@ REDELIVER_EVERY = 60.0
 PRUNE_EVERY = 300.0
 MAX_BACKOFF = 30.0
 MIN_IDLE_PAUSE = 0.02
+# Batches sent but not yet marked published before the claiming waits.
+MARKS_IN_FLIGHT = 2
 
 
 @dataclass
@@ -55,6 +58,7 @@ class Scheduler:
         self.pruner = Pruner(settings, engine, clock)
         self.wakeup = Wakeup(settings.database_url)
         self._publishing = ThreadPoolExecutor(1, thread_name_prefix="chronos-publishing")
+        self._marking = ThreadPoolExecutor(1, thread_name_prefix="chronos-marking")
         self.stopping = threading.Event()
         self._due: dict[str, float] = {
             "recover": 0.0,
@@ -85,25 +89,37 @@ class Scheduler:
         return result
 
     def _dispatch_due(self, result: PassResult) -> None:
-        """Claim batch after batch until none is full. Each batch is published (and marked)
-        on the publishing thread while the next one is claimed: a burst waits on
-        PostgreSQL and RabbitMQ at the same time instead of in turn. One batch at most is
-        in flight, and none is when this returns, so the publisher is never shared."""
-        in_flight: Future[int] | None = None
+        """Claim batch after batch until none is full, as a three-stage pipeline: while
+        this thread claims a batch, the publishing thread sends the one before, and the
+        marking thread records the publish of the one before that. A burst so waits on
+        PostgreSQL and RabbitMQ at once instead of in turn.
+
+        At most one batch is being sent and two are waiting to be marked; none is when
+        this returns, so the publisher is never used by two threads at once."""
+        sending: Future[Future[int]] | None = None
+        marking: deque[Future[int]] = deque()
         try:
             while not self.stopping.is_set():
                 queued, skipped = self.dispatcher.claim_committed()
                 result.skipped += skipped
-                if in_flight is not None:
-                    result.dispatched += in_flight.result()
-                    in_flight = None
+                if sending is not None:
+                    marking.append(sending.result())
+                    sending = None
+                while len(marking) > MARKS_IN_FLIGHT:
+                    result.dispatched += marking.popleft().result()
                 if queued:
-                    in_flight = self._publishing.submit(self.dispatcher.publish, queued)
+                    sending = self._publishing.submit(self._send, queued)
                 if len(queued) + skipped < self.dispatcher.batch_size:
                     break
         finally:
-            if in_flight is not None:
-                result.dispatched += in_flight.result()
+            if sending is not None:
+                marking.append(sending.result())
+            while marking:
+                result.dispatched += marking.popleft().result()
+
+    def _send(self, queued: list[Outgoing]) -> Future[int]:
+        """On the publishing thread: send, then hand the mark to the marking thread."""
+        return self._marking.submit(self.dispatcher.mark, self.dispatcher.send(queued))
 
     def seconds_until_next_due(self) -> float:
         with self.engine.connect() as conn:
@@ -143,5 +159,6 @@ class Scheduler:
 
     def close(self) -> None:
         self._publishing.shutdown(wait=True)
+        self._marking.shutdown(wait=True)
         self.publisher.close()
         self.wakeup.close()
