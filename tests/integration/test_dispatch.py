@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -274,28 +274,20 @@ def test_higher_priority_runs_are_claimed_first_when_the_batch_is_full(world: Wo
     assert [run_of[m.message_id] for m, _ in world.take_messages()] == [(5, 4), (3, 0), (0, 0)]
 
 
-def test_two_dispatchers_in_parallel_never_claim_the_same_run(world: World) -> None:
-    jobs = [world.submit() for _ in range(40)]
-    engines = [make_engine(world.settings.database_url, pool_size=2) for _ in range(2)]
-    dispatchers = [world.dispatcher(engine=engine, batch_size=7) for engine in engines]
-    start = threading.Barrier(len(dispatchers))
-    results: list[list[DispatchResult]] = [[] for _ in dispatchers]
+def run_side_by_side(work: Callable[[int], None], count: int, engines: list[Engine]) -> None:
+    """Run ``work(0)`` .. ``work(count - 1)`` in threads released together; then dispose
+    the engines and re-raise the first error a thread hit."""
+    start = threading.Barrier(count)
     errors: list[BaseException] = []
 
-    def pending_left() -> int:
-        return sum(1 for job in jobs if world.runs(job)[0]["state"] == "pending")
-
-    def work(index: int) -> None:
+    def released(index: int) -> None:
         try:
             start.wait(timeout=10)
-            for _ in range(50):
-                results[index].append(dispatchers[index].run_once())
-                if results[index][-1].claimed == 0 and pending_left() == 0:
-                    return
+            work(index)
         except BaseException as error:  # re-raised in the test's thread
             errors.append(error)
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(dispatchers))]
+    threads = [threading.Thread(target=released, args=(i,)) for i in range(count)]
     try:
         for thread in threads:
             thread.start()
@@ -306,6 +298,24 @@ def test_two_dispatchers_in_parallel_never_claim_the_same_run(world: World) -> N
             engine.dispose()
     assert not errors, errors
     assert not any(thread.is_alive() for thread in threads)
+
+
+def test_two_dispatchers_in_parallel_never_claim_the_same_run(world: World) -> None:
+    jobs = [world.submit() for _ in range(40)]
+    engines = [make_engine(world.settings.database_url, pool_size=2) for _ in range(2)]
+    dispatchers = [world.dispatcher(engine=engine, batch_size=7) for engine in engines]
+    results: list[list[DispatchResult]] = [[] for _ in dispatchers]
+
+    def pending_left() -> int:
+        return sum(1 for job in jobs if world.runs(job)[0]["state"] == "pending")
+
+    def work(index: int) -> None:
+        for _ in range(50):
+            results[index].append(dispatchers[index].run_once())
+            if results[index][-1].claimed == 0 and pending_left() == 0:
+                return
+
+    run_side_by_side(work, len(dispatchers), engines)
 
     claimed = [sum(r.claimed for r in per) for per in results]
     published = [sum(r.published for r in per) for per in results]
@@ -407,28 +417,13 @@ def test_two_schedulers_recovering_at_once_publish_each_run_once(world: World) -
     world.clock.set(world.at(6))
     engines = [make_engine(world.settings.database_url, pool_size=1) for _ in range(2)]
     survivors = [world.dispatcher(engine=engine, batch_size=4) for engine in engines]
-    start = threading.Barrier(len(survivors))
     recovered = [0 for _ in survivors]
-    errors: list[BaseException] = []
 
     def work(index: int) -> None:
-        try:
-            start.wait(timeout=10)
-            for _ in range(20):
-                recovered[index] += survivors[index].recover()
-        except BaseException as error:  # re-raised in the test's thread
-            errors.append(error)
+        for _ in range(20):
+            recovered[index] += survivors[index].recover()
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(survivors))]
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
-    finally:
-        for engine in engines:
-            engine.dispose()
-    assert not errors, errors
+    run_side_by_side(work, len(survivors), engines)
     assert sum(recovered) == 30
     run_ids = sorted(str(world.runs(job)[0]["id"]) for job in jobs)
     assert all(world.runs(job)[0]["published_at"] == world.now for job in jobs)
