@@ -1,4 +1,9 @@
-"""Rows to the JSON shapes of API.md."""
+"""Rows to the response models of :mod:`shared.schemas`, and the models to JSON.
+
+The models are built without validation (``model_construct``): the rows come from our
+own database, already checked on the way in. pydantic's serialiser then writes the JSON
+(times in UTC with milliseconds, ids as strings), faster than ``json.dumps`` would.
+"""
 
 from __future__ import annotations
 
@@ -6,74 +11,53 @@ import base64
 import binascii
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from shared.clock import format_time
+import falcon
+from pydantic import BaseModel
+
 from shared.errors import ValidationError
 from shared.lifecycle import JobView, is_recurring
 from shared.repository import Row
+from shared.schemas import jobs as schemas
+from shared.schemas import users as user_schemas
+
+USER_FIELDS = tuple(user_schemas.User.model_fields)
+RUN_FIELDS = tuple(name for name in schemas.Run.model_fields if name != "error")
+SCHEDULE_FIELDS = tuple(schemas.Schedule.model_fields)
+# The job's own columns; the rest of a Job is derived (schedule, recurring, next and last run).
+DERIVED_JOB_FIELDS = {"schedule", "recurring", "next_run_at", "last_run"}
+JOB_FIELDS = tuple(name for name in schemas.Job.model_fields if name not in DERIVED_JOB_FIELDS)
 
 
-def user(row: Row) -> dict[str, Any]:
-    return {
-        "id": str(row["id"]),
-        "username": row["username"],
-        "email": row["email"],
-        "role": row["role"],
-        "created_at": format_time(row["created_at"]),
-        "updated_at": format_time(row["updated_at"]),
-    }
+def respond(resp: falcon.Response, model: BaseModel, status: str = falcon.HTTP_200) -> None:
+    resp.status = status
+    resp.content_type = falcon.MEDIA_JSON
+    resp.data = model.model_dump_json().encode()
 
 
-def run(row: Row) -> dict[str, Any]:
-    return {
-        "id": str(row["id"]),
-        "job_id": str(row["job_id"]),
-        "attempt": row["attempt"],
-        "scheduled_for": format_time(row["scheduled_for"]),
-        "state": row["state"],
-        "queued_at": format_time(row["queued_at"]),
-        "started_at": format_time(row["started_at"]),
-        "finished_at": format_time(row["finished_at"]),
-        "worker": row["worker"],
-        "result": row["result"],
-        "error": row["error"],
-    }
+def user(row: Row) -> user_schemas.User:
+    return user_schemas.User.model_construct(**{name: row[name] for name in USER_FIELDS})
 
 
-def job(view: JobView) -> dict[str, Any]:
+def run(row: Row) -> schemas.Run:
+    error = row["error"]
+    return schemas.Run.model_construct(
+        **{name: row[name] for name in RUN_FIELDS},
+        error=schemas.RunError.model_construct(**error) if error is not None else None,
+    )
+
+
+def job(view: JobView) -> schemas.Job:
     row = view.job
-    return {
-        "id": str(row["id"]),
-        "owner_id": str(row["owner_id"]),
-        "name": row["name"],
-        "type": row["type"],
-        "payload": row["payload"],
-        "queue": row["queue"],
-        "priority": row["priority"],
-        "schedule": {
-            "run_at": format_time(row["run_at"]),
-            "repeat": row["repeat"],
-            "interval_seconds": row["interval_seconds"],
-            "cron": row["cron"],
-            "timezone": row["timezone"],
-            "end_at": format_time(row["end_at"]),
-            "max_runs": row["max_runs"],
-        },
-        "recurring": is_recurring(row),
-        "status": row["status"],
-        "next_run_at": format_time(view.next_run_at),
-        "last_run": run(view.last_run) if view.last_run is not None else None,
-        "run_count": row["run_count"],
-        "max_attempts": row["max_attempts"],
-        "retry_backoff_seconds": row["retry_backoff_seconds"],
-        "timeout_seconds": row["timeout_seconds"],
-        "misfire_policy": row["misfire_policy"],
-        "overlap_policy": row["overlap_policy"],
-        "created_at": format_time(row["created_at"]),
-        "updated_at": format_time(row["updated_at"]),
-    }
+    return schemas.Job.model_construct(
+        **{name: row[name] for name in JOB_FIELDS},
+        schedule=schemas.Schedule.model_construct(**{name: row[name] for name in SCHEDULE_FIELDS}),
+        recurring=is_recurring(row),
+        next_run_at=view.next_run_at,
+        last_run=run(view.last_run) if view.last_run is not None else None,
+    )
 
 
 def encode_cursor(row: Row) -> str:
@@ -93,7 +77,18 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise ValidationError("cursor", "not a cursor this API issued") from None
 
 
-def page(items: list[dict[str, Any]], rows: list[Row], limit: int) -> dict[str, Any]:
-    """A page of ``limit`` items; one row more was fetched to know if another page exists."""
-    more = len(rows) > limit
-    return {"items": items[:limit], "next_cursor": encode_cursor(rows[limit - 1]) if more else None}
+def next_cursor(rows: Sequence[Row], limit: int) -> str | None:
+    """A page holds ``limit`` items; one row more was fetched to know if another page exists."""
+    return encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+
+
+def job_page(views: Sequence[JobView], rows: Sequence[Row], limit: int) -> schemas.JobPage:
+    return schemas.JobPage.model_construct(
+        items=[job(view) for view in views[:limit]], next_cursor=next_cursor(rows, limit)
+    )
+
+
+def run_page(rows: Sequence[Row], limit: int) -> schemas.RunPage:
+    return schemas.RunPage.model_construct(
+        items=[run(row) for row in rows[:limit]], next_cursor=next_cursor(rows, limit)
+    )

@@ -13,14 +13,13 @@ from sqlalchemy import Connection
 from api import serialize
 from api.resources.base import Resource, current_user, int_param, text_param
 from shared import lifecycle
-from shared.clock import format_time
 from shared.errors import NotFound, ValidationError
 from shared.repository import jobs as job_repo
 from shared.repository import runs as run_repo
+from shared.schemas import jobs as schemas
 from shared.states import JobStatus
-from shared.validation import parse_schedule, parse_submit, reject_unknown
+from shared.validation import parse_body, parse_schedule, parse_submit
 
-MAX_BATCH = 1000
 FILTERS = ("status", "type", "queue", "name")
 
 
@@ -62,18 +61,15 @@ class JobSubmit(Resource):
                 idempotency_key=key,
                 fingerprint=fingerprint(body) if key is not None else None,
             )
-        resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
-        resp.media = serialize.job(view)
+        serialize.respond(
+            resp, serialize.job(view), falcon.HTTP_201 if created else falcon.HTTP_200
+        )
 
 
 class JobBatch(Resource):
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         me = current_user(req)
-        body = self.body(req)
-        reject_unknown(body, {"jobs"})
-        items = body.get("jobs")
-        if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
-            raise ValidationError("jobs", f"expected a list of 1 to {MAX_BATCH} jobs")
+        items = parse_body(schemas.BatchBody, self.body(req)).jobs
         now = self.clock.now()
         specs = [
             parse_submit(
@@ -87,8 +83,8 @@ class JobBatch(Resource):
         ]
         with self.transaction(req) as conn:
             views = lifecycle.submit_batch(conn, specs, owner_id=me.id, now=now)
-        resp.status = falcon.HTTP_201
-        resp.media = {"items": [serialize.job(view) for view in views]}
+        batch = schemas.JobBatch.model_construct(items=[serialize.job(view) for view in views])
+        serialize.respond(resp, batch, falcon.HTTP_201)
 
 
 class JobCollection(Resource):
@@ -112,7 +108,7 @@ class JobCollection(Resource):
                 after=serialize.decode_cursor(cursor) if cursor else None,
             )
             views = lifecycle.views(conn, rows[:limit])
-        resp.media = serialize.page([serialize.job(view) for view in views], rows, limit)
+        serialize.respond(resp, serialize.job_page(views, rows, limit))
 
 
 @falcon.before(require_owned_job)
@@ -121,7 +117,7 @@ class JobItem(Resource):
     its runs (see :mod:`shared.lifecycle`)."""
 
     def _respond(self, conn: Connection, resp: falcon.Response, job_id: uuid.UUID) -> None:
-        resp.media = serialize.job(lifecycle.view(conn, job_id))
+        serialize.respond(resp, serialize.job(lifecycle.view(conn, job_id)))
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID) -> None:
         with self.transaction(req) as conn:
@@ -161,8 +157,7 @@ class JobItem(Resource):
     ) -> None:
         with self.transaction(req) as conn:
             run = lifecycle.trigger(conn, job_id, self.clock.now())
-        resp.status = falcon.HTTP_202
-        resp.media = serialize.run(run)
+        serialize.respond(resp, serialize.run(run), falcon.HTTP_202)
 
     def on_get_runs(self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID) -> None:
         limit = int_param(req, "limit", 50, 1, 200)
@@ -174,7 +169,7 @@ class JobItem(Resource):
                 limit=limit + 1,
                 after=serialize.decode_cursor(cursor) if cursor else None,
             )
-        resp.media = serialize.page([serialize.run(row) for row in rows], rows, limit)
+        serialize.respond(resp, serialize.run_page(rows, limit))
 
     def on_get_upcoming(
         self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID
@@ -185,4 +180,4 @@ class JobItem(Resource):
             if job is None:
                 raise NotFound("job_id: no such job")
             times = lifecycle.upcoming(conn, job, count, self.clock.now())
-        resp.media = {"items": [format_time(moment) for moment in times]}
+        serialize.respond(resp, schemas.Upcoming.model_construct(items=times))

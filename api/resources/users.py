@@ -11,10 +11,12 @@ from api import serialize
 from api.auth import hash_password, issue_token, token_subject, verify_password
 from api.resources.base import Resource, current_user
 from api.throttle import LoginThrottle
-from shared.errors import Forbidden, NotFound, Unauthorized, ValidationError
+from shared.errors import Forbidden, NotFound, Unauthorized
 from shared.repository import users as user_repo
+from shared.schemas.users import Credentials, TokenResponse, UserCreated, UserUpdate
+from shared.schemas.users import UserCreate as UserCreateBody
 from shared.states import Role
-from shared.validation import parse_email, parse_password, parse_username, reject_unknown
+from shared.validation import parse_body
 
 
 class UserCreate(Resource):
@@ -25,25 +27,21 @@ class UserCreate(Resource):
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         if not self.settings.open_registration:
             self._require_admin(req)
-        body = self.body(req)
-        reject_unknown(body, {"username", "password", "email"})
-        username = parse_username(body.get("username"))
-        password = parse_password(body.get("password"))
-        email = parse_email(body.get("email"))
+        body: UserCreateBody = parse_body(UserCreateBody, self.body(req))
         now = self.clock.now()
-        password_hash = hash_password(password)  # slow by design: outside the transaction
+        password_hash = hash_password(body.password)  # slow by design: outside the transaction
         with self.transaction(req) as conn:
             user = user_repo.insert_user(
                 conn,
-                username=username,
-                email=email,
+                username=body.username,
+                email=body.email,
                 password_hash=password_hash,
                 role=Role.USER,
                 now=now,
             )
         token = issue_token(self.settings, user["id"], user["role"], now)
-        resp.status = falcon.HTTP_201
-        resp.media = {"user": serialize.user(user), "token": token}
+        created = UserCreated.model_construct(user=serialize.user(user), token=token)
+        serialize.respond(resp, created, falcon.HTTP_201)
 
     def _require_admin(self, req: falcon.Request) -> None:
         scheme, _, token = (req.get_header("Authorization") or "").partition(" ")
@@ -65,14 +63,8 @@ class Token(Resource):
         self.throttle = throttle
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = self.body(req)
-        reject_unknown(body, {"username", "password"})
-        username, password = body.get("username"), body.get("password")
-        if not isinstance(username, str) or not username:
-            raise ValidationError("username", "required")
-        if not isinstance(password, str) or not password:
-            raise ValidationError("password", "required")
-        username = username[:64]
+        credentials: Credentials = parse_body(Credentials, self.body(req))
+        username, password = credentials.username[:64], credentials.password
         now = self.clock.now()
         self.throttle.before_attempt(req.remote_addr or "unknown", username, now)
         with self.transaction(req) as conn:
@@ -82,11 +74,12 @@ class Token(Resource):
         if not verify_password(stored, password[:1024]) or user is None:
             self.throttle.after_failure(username, now)
             raise Unauthorized("username or password: wrong credentials")
-        resp.media = {
-            "access_token": issue_token(self.settings, user["id"], user["role"], now),
-            "token_type": "bearer",
-            "expires_in": self.settings.token_ttl_seconds,
-        }
+        token = TokenResponse.model_construct(
+            access_token=issue_token(self.settings, user["id"], user["role"], now),
+            token_type="bearer",  # noqa: S106 (the scheme's name, not a secret)
+            expires_in=self.settings.token_ttl_seconds,
+        )
+        serialize.respond(resp, token)
 
 
 class UserItem(Resource):
@@ -103,30 +96,22 @@ class UserItem(Resource):
             user = user_repo.get_user(conn, user_id)
         if user is None:
             raise NotFound("user_id: no such user")
-        resp.media = serialize.user(user)
+        serialize.respond(resp, serialize.user(user))
 
     def on_put_update(self, req: falcon.Request, resp: falcon.Response, user_id: uuid.UUID) -> None:
         self._visible(req, user_id)
-        body = self.body(req)
-        reject_unknown(body, {"username", "email", "password", "role"})
-        changes: dict[str, Any] = {}
-        if "username" in body:
-            changes["username"] = parse_username(body["username"])
-        if "email" in body:
-            changes["email"] = parse_email(body["email"])
-        if "password" in body:
-            changes["password_hash"] = hash_password(parse_password(body["password"]))
-        if "role" in body:
-            if not current_user(req).is_admin:
-                raise Forbidden("role: only an admin may change a role")
-            if body["role"] not in list(Role):
-                raise ValidationError("role", "expected user or admin")
-            changes["role"] = body["role"]
+        body: UserUpdate = parse_body(UserUpdate, self.body(req))
+        given = body.model_fields_set
+        if "role" in given and not current_user(req).is_admin:
+            raise Forbidden("role: only an admin may change a role")
+        changes: dict[str, Any] = {name: getattr(body, name) for name in given - {"password"}}
+        if body.password is not None:
+            changes["password_hash"] = hash_password(body.password)
         with self.transaction(req) as conn:
             user = user_repo.update_user(conn, user_id, changes, self.clock.now())
         if user is None:
             raise NotFound("user_id: no such user")
-        resp.media = serialize.user(user)
+        serialize.respond(resp, serialize.user(user))
 
     def on_delete_delete(
         self, req: falcon.Request, resp: falcon.Response, user_id: uuid.UUID
