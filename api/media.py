@@ -9,7 +9,7 @@ from typing import Any
 import falcon
 
 from shared.errors import ValidationError
-from shared.repository import UNSTORABLE
+from shared.text import UNSTORABLE
 
 # Deeper nesting is refused rather than risk Python's recursion limit in json.
 MAX_DEPTH = 64

@@ -1,307 +1,104 @@
 """The OpenAPI 3.1 document of the Chronos HTTP API, served at ``GET /openapi.json``.
 
-It follows ``API.md`` (the contract) and writes down the choices the contract leaves
-open. It is built from plain dicts by small helpers, so each route reads as one short
-entry: its parameters, its body and the statuses it can answer with.
+What is written here is the route table: paths, parameters, the statuses each route
+answers with, descriptions and links. Every body's schema comes from the pydantic models
+in :mod:`shared.schemas`, the same that validate requests and serialise responses, and
+the submit body lists each registered job type with its own payload, operators' types
+included. The document is built once per registry state and kept.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from functools import lru_cache
+from typing import Annotated, Any, Union
+
+from pydantic import BaseModel, Field, RootModel
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, models_json_schema
+
+from shared import jobtypes
+from shared.schemas import common, jobs, queries, users
+from shared.settings import DEFAULT_MAX_BODY_BYTES
+from shared.validation import submit_model
 
 Schema = dict[str, Any]
 
 OPENAPI_VERSION = "3.1.0"
-DEFAULT_MAX_BODY_BYTES = 256 * 1024
-
-JOB_STATUSES = ["scheduled", "queued", "running", "paused", "succeeded", "failed", "cancelled"]
-RUN_STATES = [
-    "pending",
-    "queued",
-    "running",
-    "succeeded",
-    "failed",
-    "cancelled",
-    "skipped",
-    "lost",
-]
-ERROR_KINDS = ["exception", "timeout", "cancelled", "lost", "http_status"]
-MISFIRE_POLICIES = ["run_once", "skip", "run_all"]
-OVERLAP_POLICIES = ["allow", "forbid", "replace"]
-REPEATS = ["hourly", "daily", "weekly", "monthly"]
-ROLES = ["user", "admin"]
-BUILTIN_JOB_TYPES = ["http", "email", "shell", "sleep", "noop", "fail"]
-
-QUEUE_PATTERN = "^[a-z0-9_-]{1,64}$"
-USERNAME_PATTERN = "^[A-Za-z0-9_.-]{3,64}$"
-# An email address as the server checks it: no white space (as Python's str.isspace sees
-# it), an `@`, and a dot in the domain after the last `@`.
-_SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-EMAIL_PATTERN = rf"^[^{_SPACE}]+@[^{_SPACE}@]*\.[^{_SPACE}@]*$"
-# What every response time looks like: UTC, a Z and exactly three fractional digits.
-RESPONSE_TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
-MAX_INT32 = 2**31 - 1
-MAX_INTERVAL_SECONDS = 10 * 366 * 86400
-
 BEARER = "bearerAuth"
+REF_TEMPLATE = "#/components/schemas/{model}"
+PAGING_DESCRIPTION = jobs.PAGING_TEXT
 
-TYPE_DESCRIPTION = (
-    "The job type, which decides what the run does and how `payload` is checked. Built-in "
-    "types: " + ", ".join(f"`{name}`" for name in BUILTIN_JOB_TYPES) + ". Operators may "
-    "register more types (`CHRONOS_JOB_MODULES`), so this is not a closed list: an "
-    "unregistered type gets `400`. `shell` is admin-only and needs "
-    "`CHRONOS_ENABLE_SHELL_JOBS=true`; otherwise it gets `403`."
-)
-PAYLOAD_DESCRIPTION = (
-    "A free-form object, checked by the job type's own validator at submit time (unknown "
-    "fields get `400`, named `payload.<field>`). Built-in payloads: `http`: `url` (http or "
-    "https, required), `method` (default `POST`), `headers`, `json` or `body`, "
-    "`timeout_seconds` (default 30); `email`: `to` (a list), `subject`, `body`, `from`; "
-    "`shell`: `argv` (a list of strings), `env`, `cwd`; `sleep`: `seconds` (0-86400); "
-    "`noop`: `{}`; `fail`: `message`."
-)
-PAGING_DESCRIPTION = (
-    "Newest first. `next_cursor` is an opaque string to pass as `cursor` for the next "
-    "page, and `null` on the last page."
-)
-
-
-# Schema helpers.
-
-
-def ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def nullable_ref(name: str, description: str) -> Schema:
-    return {"anyOf": [ref(name), {"type": "null"}], "description": description}
+# (model, the mode its schema is read in): requests are validated, responses serialised.
+REQUEST_MODELS: list[type[BaseModel]] = [
+    users.UserCreate,
+    users.UserUpdate,
+    users.Credentials,
+    jobs.ScheduleInput,
+    jobs.BatchBody,
+]
+RESPONSE_MODELS: list[type[BaseModel]] = [
+    common.Error,
+    common.HealthStatus,
+    users.User,
+    users.UserCreated,
+    users.TokenResponse,
+    jobs.Job,
+    jobs.Run,
+    jobs.RunError,
+    jobs.Schedule,
+    jobs.JobPage,
+    jobs.RunPage,
+    jobs.JobBatch,
+    jobs.Upcoming,
+]
 
 
-def obj(
-    properties: dict[str, Schema],
-    *,
-    required: list[str] | tuple[str, ...] = (),
-    all_required: bool = False,
-    closed: bool = False,
-    description: str | None = None,
-) -> Schema:
-    """An object schema. ``all_required``: every property is always present (responses).
-    ``closed`` (request bodies only) rejects unknown fields, as the server does with a
-    `400`; responses stay open so that fields added later are not a breaking change."""
-    schema: Schema = {"type": "object", "properties": properties}
-    if all_required:
-        required = list(properties)
-    if required:
-        schema["required"] = list(required)
-    if closed:
-        schema["additionalProperties"] = False
-    if description:
-        schema["description"] = description
-    return schema
+class ChronosSchema(GenerateJsonSchema):
+    """pydantic's JSON Schema, without the titles it derives from Python names (the
+    component names and descriptions say it better)."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+    def default_schema(self, schema: Any) -> Schema:
+        # An optional field that may not be null ("leave it as it is") has no default to
+        # show: None is Python's "not given", not a value a client may send.
+        generated = super().default_schema(schema)
+        kinds = generated.get("type")
+        if generated.get("default", ...) is None and isinstance(kinds, str) and kinds != "null":
+            del generated["default"]
+        return generated
 
 
-def string(description: str | None = None, *, nullable: bool = False, **limits: Any) -> Schema:
-    schema: Schema = {"type": ["string", "null"] if nullable else "string", **limits}
-    if description:
-        schema["description"] = description
-    return schema
-
-
-def integer(description: str | None = None, *, nullable: bool = False, **limits: Any) -> Schema:
-    schema: Schema = {"type": ["integer", "null"] if nullable else "integer", **limits}
-    if description:
-        schema["description"] = description
-    return schema
-
-
-def enum(values: list[str], description: str | None = None, *, nullable: bool = False) -> Schema:
-    schema: Schema = {
-        "type": ["string", "null"] if nullable else "string",
-        "enum": [*values, None] if nullable else list(values),
-    }
-    if description:
-        schema["description"] = description
-    return schema
-
-
-def uuid_string(description: str) -> Schema:
-    return string(description, format="uuid")
-
-
-def response_time(description: str, *, nullable: bool = False) -> Schema:
-    """A time in a response: RFC 3339, always UTC with a Z and milliseconds."""
-    text = f"{description} RFC 3339, always UTC with a `Z` and millisecond precision."
-    schema = string(text, nullable=nullable, format="date-time")
-    schema["pattern"] = RESPONSE_TIME_PATTERN
-    schema["examples"] = ["2026-12-01T08:00:00.000Z"]
-    return schema
-
-
-def request_time(description: str) -> Schema:
-    """A time in a request: RFC 3339 with an offset; null means the default."""
-    text = (
-        f"{description} RFC 3339 with an offset (`Z` or `+HH:MM`); a time without an offset "
-        "gets `400`, because Chronos does not guess time zones."
-    )
-    return string(text, nullable=True, format="date-time", maxLength=64)
-
-
-def not_both(first: str, second: str) -> Schema:
-    """Forbids giving both fields a non-null value."""
-    return {
-        "not": {
-            "required": [first, second],
-            "properties": {first: {"not": {"type": "null"}}, second: {"not": {"type": "null"}}},
-        }
-    }
-
-
-# Component schemas.
-
-
-def error_schema() -> Schema:
-    return obj(
+def submit_body() -> type[BaseModel]:
+    """The submit body: one variant per registered job type, told apart by ``type``."""
+    variants = tuple(submit_model(job_type) for _, job_type in sorted(jobtypes.REGISTRY.items()))
+    union: Any = Annotated[Union[variants], Field(discriminator="type")]  # noqa: UP007
+    return type(
+        jobs.SUBMIT_BODY,
+        (RootModel[union],),
         {
-            "title": string("A short summary of the kind of error.", examples=["Invalid input"]),
-            "description": string(
-                "What went wrong, naming the field at fault.",
-                examples=["schedule.cron: expected 5 fields, got 3"],
+            "__doc__": (
+                "A job to submit: its `type` decides the `payload`. Null fields take their "
+                "defaults; unknown fields get `400`. An unregistered type gets `400`; a `shell` "
+                "job from a user who is not an admin, or while `CHRONOS_ENABLE_SHELL_JOBS` is "
+                "off, gets `403`."
             ),
+            "__module__": __name__,
         },
-        required=["title", "description"],
-        description="Every error body. `description` names the field at fault.",
     )
 
 
-def user_schemas() -> dict[str, Schema]:
-    username = string(
-        "3 to 64 characters of A-Z, a-z, 0-9, `_`, `.` and `-`.",
-        pattern=USERNAME_PATTERN,
-        minLength=3,
-        maxLength=64,
-    )
-    password = string(
-        "At least 8 characters. It is hashed (argon2id) and never returned or logged.",
-        minLength=8,
-        maxLength=1024,
-    )
-    email = string(
-        "An email address (a dot in its domain, no white space), or null for none.",
-        nullable=True,
-        maxLength=320,
-        pattern=EMAIL_PATTERN,
-    )
-    return {
-        "User": obj(
-            {
-                "id": uuid_string("The user's id."),
-                "username": string(pattern=USERNAME_PATTERN),
-                "email": string("The user's email address, if any.", nullable=True),
-                "role": enum(ROLES, "`admin` may see and change every user and job."),
-                "created_at": response_time("When the user was created."),
-                "updated_at": response_time("When the user was last changed."),
-            },
-            required=["id", "username", "email", "role", "created_at", "updated_at"],
-            description="A user. A password or its hash never appears in a response.",
-        ),
-        "UserCreate": obj(
-            {"username": username, "password": password, "email": email},
-            required=["username", "password"],
-            closed=True,
-        ),
-        "UserUpdate": obj(
-            {
-                "username": username,
-                "email": email,
-                "password": {**password, "description": "A new password; it is hashed again."},
-                "role": enum(ROLES, "Only an admin may set `role`; anyone else gets `403`."),
-            },
-            closed=True,
-            description="Any of the fields; those omitted are left as they are.",
-        ),
-        "UserCreated": obj(
-            {"user": ref("User"), "token": string("A bearer token (JWT) for the new user.")},
-            required=["user", "token"],
-        ),
-        "Credentials": obj(
-            {"username": string(minLength=1), "password": string(minLength=1)},
-            required=["username", "password"],
-            closed=True,
-        ),
-        "TokenResponse": obj(
-            {
-                "access_token": string(
-                    "A JWT (HS256) carrying `sub` (the user id), `role`, `iat` and `exp`. "
-                    "Send it as `Authorization: Bearer <token>`."
-                ),
-                "token_type": enum(["bearer"]),
-                "expires_in": integer("Seconds until the token expires.", minimum=0),
-            },
-            required=["access_token", "token_type", "expires_in"],
-        ),
-    }
-
-
-def schedule_schemas() -> dict[str, Schema]:
-    repeat = (
-        "Counted from `run_at`. `hourly` is every 3,600 seconds of real time; `daily`, "
-        "`weekly` and `monthly` follow the wall clock in `timezone` (a monthly job on the "
-        "31st runs on the last day of shorter months)."
-    )
-    cron = (
-        "A 5-field cron expression (minute hour day month weekday), read in `timezone`. A "
-        "wall time the clock skips runs once, at the jump; one that happens twice runs "
-        "once, the first time."
-    )
-    exclusive = "At most one of `repeat`, `interval_seconds` and `cron`; with none, it runs once."
-    schedule_input = obj(
-        {
-            "run_at": request_time(
-                "When a one-off job runs; for a recurring job, the first occurrence, which "
-                "anchors it. Omitted or null means now. More than 5 minutes in the past gets "
-                "`400`."
-            ),
-            "repeat": enum(REPEATS, repeat, nullable=True),
-            "interval_seconds": integer(
-                "A fixed interval, counted from `run_at`, independent of the wall clock.",
-                nullable=True,
-                minimum=1,
-                maximum=MAX_INTERVAL_SECONDS,
-            ),
-            "cron": string(cron, nullable=True, examples=["0 9 * * 1-5"]),
-            "timezone": string(
-                "An IANA time zone name; an unknown one gets `400`. Default `UTC`.",
-                nullable=True,
-                examples=["Europe/Berlin"],
-            ),
-            "end_at": request_time("No occurrence after this time."),
-            "max_runs": integer(
-                "No more than this many occurrences.", nullable=True, minimum=1, maximum=MAX_INT32
-            ),
-        },
-        closed=True,
-        description=f"A schedule; every field is optional and null means its default. {exclusive}",
-    )
-    schedule_input["allOf"] = [
-        not_both("repeat", "interval_seconds"),
-        not_both("repeat", "cron"),
-        not_both("interval_seconds", "cron"),
+def component_schemas() -> dict[str, Schema]:
+    """``components.schemas``, from the models."""
+    pairs: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        *((model, "validation") for model in [*REQUEST_MODELS, submit_body()]),
+        *((model, "serialization") for model in RESPONSE_MODELS),
     ]
-    schedule = obj(
-        {
-            "run_at": response_time("The first (or only) occurrence."),
-            "repeat": enum(REPEATS, repeat, nullable=True),
-            "interval_seconds": integer(nullable=True, minimum=1),
-            "cron": string(cron, nullable=True),
-            "timezone": string("The IANA time zone the schedule is read in."),
-            "end_at": response_time("No occurrence after this time.", nullable=True),
-            "max_runs": integer("No more than this many occurrences.", nullable=True, minimum=1),
-        },
-        all_required=True,
-        description=f"A job's schedule, with every default filled in. {exclusive}",
-    )
-    reschedule = {
-        **ref("ScheduleInput"),
+    _, top = models_json_schema(pairs, ref_template=REF_TEMPLATE, schema_generator=ChronosSchema)
+    schemas: dict[str, Schema] = dict(top.get("$defs", {}))
+    schemas["RescheduleBody"] = {
+        "$ref": REF_TEMPLATE.format(model="ScheduleInput"),
         "description": (
             "The new schedule; it replaces the old one whole. The shorthand "
             '`{"run_at": ...}` alone moves a one-off job, and moves a recurring job\'s anchor '
@@ -312,223 +109,12 @@ def schedule_schemas() -> dict[str, Schema]:
             "future occurrences change. A paused job stays paused."
         ),
     }
-    return {"ScheduleInput": schedule_input, "Schedule": schedule, "RescheduleBody": reschedule}
-
-
-def job_schemas(max_body_bytes: int) -> dict[str, Schema]:
-    submit = obj(
-        {
-            "name": string(
-                "1 to 200 characters. Default: the type.", nullable=True, minLength=1, maxLength=200
-            ),
-            "type": string(TYPE_DESCRIPTION, minLength=1, examples=BUILTIN_JOB_TYPES),
-            "payload": {
-                "type": ["object", "null"],
-                "description": f"{PAYLOAD_DESCRIPTION} Default `{{}}`.",
-            },
-            "queue": string(
-                "The RabbitMQ queue the runs are sent to. Default `default`.",
-                nullable=True,
-                pattern=QUEUE_PATTERN,
-            ),
-            "priority": integer(
-                "0 to 9, higher first. Default 0.", nullable=True, minimum=0, maximum=9
-            ),
-            "schedule": nullable_ref(
-                "ScheduleInput", "When the job runs. Omitted or null: once, now."
-            ),
-            "max_attempts": integer(
-                "A failed run is retried until this many attempts have been made. Default 1.",
-                nullable=True,
-                minimum=1,
-                maximum=100,
-            ),
-            "retry_backoff_seconds": integer(
-                "The first retry waits this long, each later one twice as long as the one "
-                "before, capped at 1 hour, with +-10% jitter. Default 30.",
-                nullable=True,
-                minimum=0,
-                maximum=86400,
-            ),
-            "timeout_seconds": integer(
-                "A run that takes longer is stopped and fails with `error.kind: timeout`. "
-                "Default 3600.",
-                nullable=True,
-                minimum=1,
-                maximum=86400,
-            ),
-            "misfire_policy": enum(
-                MISFIRE_POLICIES,
-                "Missed occurrences: `run_once` runs them once, together; `skip` records "
-                "them as skipped and goes on from now; `run_all` runs every one. Default "
-                "`run_once`.",
-                nullable=True,
-            ),
-            "overlap_policy": enum(
-                OVERLAP_POLICIES,
-                "An occurrence of a recurring job that comes due while an earlier run is "
-                "queued or running: `allow` runs both; `forbid` records the new one as "
-                "skipped; `replace` cancels the old run. Default `forbid`. Runs started by "
-                "`trigger` are not subject to it.",
-                nullable=True,
-            ),
-        },
-        required=["type"],
-        closed=True,
-        description="A job to submit. Null fields take their defaults; unknown fields get `400`.",
-    )
-    batch = obj(
-        {
-            "jobs": {
-                "type": "array",
-                "items": ref("SubmitBody"),
-                "minItems": 1,
-                "maxItems": 1000,
-                "description": (
-                    "1 to 1000 submit bodies. All are created, or none is: the `400` names "
-                    "the index at fault, e.g. `jobs[17].schedule.cron: ...`. The whole body "
-                    f"is still limited to {max_body_bytes} bytes."
-                ),
-            }
-        },
-        required=["jobs"],
-        closed=True,
-    )
-    run_error = obj(
-        {
-            "kind": enum(
-                ERROR_KINDS,
-                "`http_status`: an `http` job's target answered with a non-2xx status.",
-            ),
-            "message": string("What went wrong."),
-        },
-        required=["kind", "message"],
-    )
-    run = obj(
-        {
-            "id": uuid_string("The run's id."),
-            "job_id": uuid_string("The job it belongs to."),
-            "attempt": integer("1 for the first attempt, then 2, 3, ... for retries.", minimum=1),
-            "scheduled_for": response_time(
-                "The occurrence the run belongs to; every retry of it has the same value."
-            ),
-            "state": enum(
-                RUN_STATES,
-                "`lost`: its worker stopped sending heartbeats; it counts as a failed attempt "
-                "and is retried while attempts remain. `skipped`: never started, on purpose "
-                "(overlap or misfire policy).",
-            ),
-            "queued_at": response_time("When a scheduler claimed it.", nullable=True),
-            "started_at": response_time("When a worker started it.", nullable=True),
-            "finished_at": response_time("When it ended.", nullable=True),
-            "worker": string("The worker that ran it, `host:pid`.", nullable=True),
-            "result": {
-                "type": ["object", "null"],
-                "description": (
-                    "What the handler returned (free-form), e.g. `{status_code, body}` for "
-                    "`http` or `{exit_code, stdout, stderr}` for `shell`."
-                ),
-            },
-            "error": nullable_ref("RunError", "Why the run failed, if it did."),
-        },
-        all_required=True,
-        description="One attempt at one occurrence of a job, or one manual trigger.",
-    )
-    job = obj(
-        {
-            "id": uuid_string("The job's id."),
-            "owner_id": uuid_string("The user who submitted it."),
-            "name": string(minLength=1, maxLength=200),
-            "type": string(TYPE_DESCRIPTION),
-            "payload": {"type": "object", "description": "The payload, as checked by its type."},
-            "queue": string(pattern=QUEUE_PATTERN),
-            "priority": integer(minimum=0, maximum=9),
-            "schedule": ref("Schedule"),
-            "recurring": {
-                "type": "boolean",
-                "description": "Whether the schedule has `repeat`, `interval_seconds` or `cron`.",
-            },
-            "status": enum(
-                JOB_STATUSES,
-                "A one-off job ends `succeeded`, `failed` (its last attempt failed) or "
-                "`cancelled`. A recurring job goes back to `scheduled` after each run, and is "
-                "`succeeded` once its schedule is exhausted (`end_at` or `max_runs`).",
-            ),
-            "next_run_at": response_time(
-                "When the next run is due; null when none is (finished, cancelled, or paused).",
-                nullable=True,
-            ),
-            "last_run": nullable_ref(
-                "Run", "The newest run that has left `pending`, or null if none has yet."
-            ),
-            "run_count": integer(
-                "Occurrences of the schedule dispatched so far; retries and manual triggers "
-                "are not counted. `max_runs` is compared with it.",
-                minimum=0,
-            ),
-            "max_attempts": integer(minimum=1, maximum=100),
-            "retry_backoff_seconds": integer(minimum=0),
-            "timeout_seconds": integer(minimum=1, maximum=86400),
-            "misfire_policy": enum(MISFIRE_POLICIES),
-            "overlap_policy": enum(OVERLAP_POLICIES),
-            "created_at": response_time("When the job was submitted."),
-            "updated_at": response_time("When the job was last changed."),
-        },
-        all_required=True,
-    )
-    return {
-        "SubmitBody": submit,
-        "BatchBody": batch,
-        "Job": job,
-        "Run": run,
-        "RunError": run_error,
-        "JobPage": page_schema("Job"),
-        "RunPage": page_schema("Run"),
-        "JobBatch": obj(
-            {"items": {"type": "array", "items": ref("Job")}},
-            required=["items"],
-            description="The jobs a batch created, in the order they were given.",
-        ),
-        "Upcoming": obj(
-            {
-                "items": {
-                    "type": "array",
-                    "items": response_time("An occurrence time."),
-                    "maxItems": 100,
-                    "description": (
-                        "The next occurrence times, as the scheduler will compute them. Empty "
-                        "for a finished or cancelled job."
-                    ),
-                }
-            },
-            required=["items"],
-        ),
-    }
-
-
-def page_schema(item: str) -> Schema:
-    return obj(
-        {
-            "items": {"type": "array", "items": ref(item), "maxItems": 200},
-            "next_cursor": string(
-                "Pass as `cursor` for the next page; null on the last.", nullable=True
-            ),
-        },
-        required=["items", "next_cursor"],
-        description=PAGING_DESCRIPTION,
-    )
+    return dict(sorted(schemas.items()))
 
 
 def components(max_body_bytes: int) -> Schema:
-    schemas: dict[str, Schema] = {"Error": error_schema()}
-    schemas.update(user_schemas())
-    schemas.update(schedule_schemas())
-    schemas.update(job_schemas(max_body_bytes))
-    schemas["HealthStatus"] = obj(
-        {"status": enum(["ok"])}, required=["status"], description="The process is up (or ready)."
-    )
     return {
-        "schemas": schemas,
+        "schemas": component_schemas(),
         "securitySchemes": {
             BEARER: {
                 "type": "http",
@@ -545,15 +131,19 @@ def components(max_body_bytes: int) -> Schema:
             "WWW-Authenticate": {
                 "description": "The authentication scheme to use: `Bearer`.",
                 "required": True,
-                "schema": string(examples=["Bearer"]),
+                "schema": {"type": "string", "examples": ["Bearer"]},
             },
             "Retry-After": {
                 "description": "How many seconds to wait before trying again.",
                 "required": True,
-                "schema": string(examples=["30"]),
+                "schema": {"type": "string", "examples": ["30"]},
             },
         },
     }
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": REF_TEMPLATE.format(model=name)}
 
 
 # Parameters.
@@ -569,56 +159,23 @@ def path_id(name: str, what: str) -> Schema:
     }
 
 
-def query(name: str, description: str, schema: Schema) -> Schema:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "description": description,
-        "schema": schema,
-    }
-
-
-def paging_parameters() -> list[Schema]:
-    return [
-        query(
-            "limit",
-            "At most this many items per page (1 to 200, default 50); out of range gets `400`.",
-            integer(minimum=1, maximum=200, default=50),
-        ),
-        query(
-            "cursor",
-            "The `next_cursor` of the previous page. One this API did not issue gets `400`.",
-            string(),
-        ),
-    ]
-
-
-def job_filters() -> list[Schema]:
-    return [
-        query(
-            "status",
-            "Only jobs with this status; any other value gets `400`.",
-            enum(JOB_STATUSES),
-        ),
-        query(
-            "type",
-            "Only jobs of exactly this type (at most 200 characters, else `400`). Any string "
-            "is accepted: a type no job has gives an empty page.",
-            string(maxLength=200),
-        ),
-        query(
-            "queue",
-            "Only jobs sent to exactly this queue (at most 200 characters, else `400`). Any "
-            "string is accepted: a queue no job uses gives an empty page.",
-            string(maxLength=200),
-        ),
-        query(
-            "name",
-            "Only jobs with exactly this name (at most 200 characters, else `400`).",
-            string(maxLength=200),
-        ),
-    ]
+def query_parameters(model: type[queries.Query]) -> list[Schema]:
+    """The query parameters a query model reads, each with its field's schema."""
+    properties = model.model_json_schema(schema_generator=ChronosSchema)["properties"]
+    parameters = []
+    for name, schema in properties.items():
+        schema = dict(schema)
+        description = schema.pop("description", "")
+        parameters.append(
+            {
+                "name": name,
+                "in": "query",
+                "required": False,
+                "description": description,
+                "schema": schema,
+            }
+        )
+    return parameters
 
 
 def idempotency_key() -> Schema:
@@ -631,7 +188,7 @@ def idempotency_key() -> Schema:
             "key returns `200` with the job created the first time, instead of creating another; "
             "the same key with a different body gets `409`."
         ),
-        "schema": string(minLength=1, maxLength=255),
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
     }
 
 
@@ -926,7 +483,7 @@ def job_paths(max_body_bytes: int) -> dict[str, Schema]:
                     "The caller's jobs (an admin sees everyone's), newest first. "
                     + PAGING_DESCRIPTION
                 ),
-                parameters=[*job_filters(), *paging_parameters()],
+                parameters=query_parameters(queries.JobFilters),
             )
         },
         "/jobs/{job_id}": {
@@ -995,7 +552,7 @@ def job_paths(max_body_bytes: int) -> dict[str, Schema]:
                 },
                 description=f"Every attempt of every occurrence, and manual triggers. "
                 f"{PAGING_DESCRIPTION}",
-                parameters=[path_id("job_id", "job"), *paging_parameters()],
+                parameters=[path_id("job_id", "job"), *query_parameters(queries.PageQuery)],
             )
         },
         "/jobs/{job_id}/pause": {
@@ -1060,14 +617,7 @@ def job_paths(max_body_bytes: int) -> dict[str, Schema]:
                     "400": error("`count` is not an integer from 1 to 100."),
                     "404": not_found("job"),
                 },
-                parameters=[
-                    path_id("job_id", "job"),
-                    query(
-                        "count",
-                        "How many occurrences (1 to 100, default 10).",
-                        integer(minimum=1, maximum=100, default=10),
-                    ),
-                ],
+                parameters=[path_id("job_id", "job"), *query_parameters(queries.UpcomingQuery)],
             )
         },
     }
@@ -1151,6 +701,28 @@ revealed.
 
 def build_openapi(*, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> dict[str, Any]:
     """The OpenAPI 3.1 document; ``max_body_bytes`` is the server's body limit (413)."""
+    return json.loads(openapi_json(max_body_bytes))  # type: ignore[no-any-return]
+
+
+def openapi_json(max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> bytes:
+    """The document as JSON, built once for each state of the job-type registry."""
+    return _encoded(max_body_bytes, registry_state())
+
+
+def registry_state() -> tuple[tuple[str, int, bool], ...]:
+    """What the document depends on besides the code: the registered job types."""
+    return tuple(
+        (name, id(job_type.validate), job_type.admin_only)
+        for name, job_type in sorted(jobtypes.REGISTRY.items())
+    )
+
+
+@lru_cache(maxsize=8)
+def _encoded(max_body_bytes: int, registry: tuple[tuple[str, int, bool], ...]) -> bytes:
+    return json.dumps(_build(max_body_bytes), separators=(",", ":")).encode()
+
+
+def _build(max_body_bytes: int) -> dict[str, Any]:
     paths: dict[str, Schema] = {}
     paths.update(user_paths(max_body_bytes))
     paths.update(job_paths(max_body_bytes))

@@ -23,6 +23,7 @@ DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 # accept the tokens that any other one issued.
 DEVELOPMENT_JWT_SECRET = "chronos-development-secret-do-not-use-in-production"  # noqa: S105
 MIN_SECRET_BYTES = 32
+DEFAULT_MAX_BODY_BYTES = 256 * 1024
 # Larger than any sensible timing, size or retention; keeps int() of a setting finite.
 MAX_SETTING = 1e12
 
@@ -50,7 +51,7 @@ class Settings:
     lease_seconds: float = 30.0
     run_retention_days: int = 30
     misfire_grace_seconds: float = 60.0
-    max_body_bytes: int = 256 * 1024
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     http_allowed_networks: str = ""
     login_attempts_per_minute: int = 60
     login_failures_per_user: int = 10
@@ -151,7 +152,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         lease_seconds=_number(environ, "CHRONOS_LEASE_SECONDS", 30.0, 1.0),
         run_retention_days=int(_number(environ, "CHRONOS_RUN_RETENTION_DAYS", 30, 1)),
         misfire_grace_seconds=_number(environ, "CHRONOS_MISFIRE_GRACE_SECONDS", 60.0, 0.0),
-        max_body_bytes=int(_number(environ, "CHRONOS_MAX_BODY_BYTES", 256 * 1024, 1024)),
+        max_body_bytes=int(
+            _number(environ, "CHRONOS_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 1024)
+        ),
         http_allowed_networks=_networks(environ, "CHRONOS_HTTP_ALLOWED_NETWORKS"),
         login_attempts_per_minute=int(_number(environ, "CHRONOS_LOGIN_ATTEMPTS_PER_MINUTE", 60, 1)),
         login_failures_per_user=int(_number(environ, "CHRONOS_LOGIN_FAILURES_PER_USER", 10, 1)),

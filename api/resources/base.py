@@ -12,8 +12,6 @@ from sqlalchemy import Connection, Engine
 from api.auth import CurrentUser
 from api.media import read_json
 from shared.clock import Clock
-from shared.errors import ValidationError
-from shared.repository import UNSTORABLE
 from shared.settings import Settings
 
 
@@ -50,27 +48,3 @@ class Resource:
 def current_user(req: falcon.Request) -> CurrentUser:
     user: CurrentUser = req.context.user
     return user
-
-
-def text_param(req: falcon.Request, name: str, max_length: int = 200) -> str | None:
-    value = req.get_param(name)
-    if value is None:
-        return None
-    if len(value) > max_length:
-        raise ValidationError(name, f"at most {max_length} characters")
-    if UNSTORABLE.search(value):
-        raise ValidationError(name, "NUL and lone surrogate characters are not allowed")
-    return value
-
-
-def int_param(req: falcon.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = req.get_param(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError(name, "expected an integer") from None
-    if not low <= value <= high:
-        raise ValidationError(name, f"must be between {low} and {high}")
-    return value

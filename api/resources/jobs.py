@@ -11,16 +11,14 @@ import falcon
 from sqlalchemy import Connection
 
 from api import serialize
-from api.resources.base import Resource, current_user, int_param, text_param
+from api.resources.base import Resource, current_user
 from shared import lifecycle
 from shared.errors import NotFound, ValidationError
 from shared.repository import jobs as job_repo
 from shared.repository import runs as run_repo
 from shared.schemas import jobs as schemas
-from shared.states import JobStatus
+from shared.schemas.queries import JobFilters, PageQuery, UpcomingQuery
 from shared.validation import parse_body, parse_schedule, parse_submit
-
-FILTERS = ("status", "type", "queue", "name")
 
 
 def fingerprint(body: dict[str, Any]) -> str:
@@ -90,25 +88,18 @@ class JobBatch(Resource):
 class JobCollection(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         me = current_user(req)
-        limit = int_param(req, "limit", 50, 1, 200)
-        cursor = text_param(req, "cursor", 512)
-        filters = {}
-        for name in FILTERS:
-            value = text_param(req, name)
-            if value is not None:
-                filters[name] = value
-        if "status" in filters and filters["status"] not in list(JobStatus):
-            raise ValidationError("status", f"expected one of {', '.join(JobStatus)}")
+        query: JobFilters = parse_body(JobFilters, req.params)
+        after = serialize.decode_cursor(query.cursor) if query.cursor else None
         with self.transaction(req) as conn:
             rows = job_repo.list_jobs(
                 conn,
                 owner_id=None if me.is_admin else me.id,
-                filters=filters,
-                limit=limit + 1,
-                after=serialize.decode_cursor(cursor) if cursor else None,
+                filters=query.filters(),
+                limit=query.limit + 1,
+                after=after,
             )
-            views = lifecycle.views(conn, rows[:limit])
-        serialize.respond(resp, serialize.job_page(views, rows, limit))
+            views = lifecycle.views(conn, rows[: query.limit])
+        serialize.respond(resp, serialize.job_page(views, rows, query.limit))
 
 
 @falcon.before(require_owned_job)
@@ -160,21 +151,16 @@ class JobItem(Resource):
         serialize.respond(resp, serialize.run(run), falcon.HTTP_202)
 
     def on_get_runs(self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID) -> None:
-        limit = int_param(req, "limit", 50, 1, 200)
-        cursor = text_param(req, "cursor", 512)
+        query: PageQuery = parse_body(PageQuery, req.params)
+        after = serialize.decode_cursor(query.cursor) if query.cursor else None
         with self.transaction(req) as conn:
-            rows = run_repo.list_runs(
-                conn,
-                job_id,
-                limit=limit + 1,
-                after=serialize.decode_cursor(cursor) if cursor else None,
-            )
-        serialize.respond(resp, serialize.run_page(rows, limit))
+            rows = run_repo.list_runs(conn, job_id, limit=query.limit + 1, after=after)
+        serialize.respond(resp, serialize.run_page(rows, query.limit))
 
     def on_get_upcoming(
         self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID
     ) -> None:
-        count = int_param(req, "count", 10, 1, 100)
+        count = parse_body(UpcomingQuery, req.params).count
         with self.transaction(req) as conn:
             job = job_repo.get_job(conn, job_id)
             if job is None:

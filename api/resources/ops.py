@@ -10,7 +10,7 @@ import falcon
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from api.openapi import build_openapi
+from api.openapi import openapi_json
 from api.resources.base import Resource
 from shared.repository import runs as run_repo
 
@@ -101,4 +101,5 @@ class OpenAPI(Resource):
     auth_required = False
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = build_openapi(max_body_bytes=self.settings.max_body_bytes)
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = openapi_json(self.settings.max_body_bytes)

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from typing import Any
 
 from sqlalchemy import RowMapping
 
-Row = RowMapping
+from shared.text import UNSTORABLE
 
-# What PostgreSQL cannot store in text or JSONB: NUL, and lone UTF-16 surrogates (which
-# JSON's ``\\ud800`` escape can carry).
-UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+Row = RowMapping
 
 
 def as_json(value: Any) -> str | None:

@@ -31,6 +31,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError, core_schema
 
 from shared.clock import format_time
+from shared.text import UNSTORABLE
 
 # The error type of every message written here; see shared.schemas.errors.
 CHRONOS_ERROR = "chronos"
@@ -143,6 +144,9 @@ def text(
     def check(value: Any) -> str:
         if not isinstance(value, str):
             raise invalid("expected a string")
+        if UNSTORABLE.search(value):
+            # PostgreSQL cannot store them; a query string can carry them past read_json.
+            raise invalid("NUL and lone surrogate characters are not allowed")
         if not_blank and not value.strip():
             raise invalid(message or "must not be empty")
         if len(value) < min_length:
