@@ -41,6 +41,9 @@ MAX_TIME_LENGTH = 64
 RESPONSE_TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
 
 JsonSchema = dict[str, Any]
+# Strings may hold anything PostgreSQL can store, which excludes NUL; the document says so
+# wherever a field has no pattern of its own.
+NO_NUL = r"^[^\x00]*$"
 
 
 def invalid(message: str, at: str = "") -> PydanticCustomError:
@@ -139,6 +142,12 @@ def text(
     """A string. ``message`` replaces the length and pattern messages with one that
     says the whole rule (``expected 1 to 64 characters of a-z, 0-9, _ and -``).
     ``single_line`` refuses CR and LF; ``not_blank`` refuses white space alone."""
+    if pattern is None and not (single_line or not_blank):
+        pattern = NO_NUL
+    if pattern is None:
+        # The document states these rules as a pattern too, and the check below applies it.
+        line = r"[^\x00\r\n]*" if single_line else r"[^\x00]*"
+        pattern = f"^{line}\\S{line}$" if not_blank else f"^{line}$"
     compiled = ecma_pattern(pattern)
 
     def check(value: Any) -> str:
@@ -153,10 +162,10 @@ def text(
             raise invalid(message or f"at least {min_length} characters")
         if len(value) > max_length:
             raise invalid(message or f"at most {max_length} characters")
-        if compiled is not None and not compiled.search(value):
-            raise invalid(message or "does not match the pattern")
         if single_line and ("\r" in value or "\n" in value):
             raise invalid("must be a single line")
+        if compiled is not None and not compiled.search(value):
+            raise invalid(message or "does not match the pattern")
         return value
 
     schema: JsonSchema = {"type": _typed("string", nullable), "maxLength": max_length}
@@ -164,10 +173,6 @@ def text(
         schema["minLength"] = min_length
     if pattern is not None:
         schema["pattern"] = pattern
-    elif single_line:
-        schema["pattern"] = r"^[^\r\n]*$"
-    elif not_blank:
-        schema["pattern"] = r"\S"
     return Rule(check, schema, nullable)
 
 
@@ -208,9 +213,11 @@ def string_list(
                 raise invalid(item_message, at=f"[{index}]")
         return list(value)
 
-    item: JsonSchema = {"type": "string", "maxLength": max_length}
-    if item_pattern is not None:
-        item["pattern"] = item_pattern
+    item: JsonSchema = {
+        "type": "string",
+        "maxLength": max_length,
+        "pattern": item_pattern or NO_NUL,
+    }
     schema: JsonSchema = {
         "type": _typed("array", not required),
         "items": item,
@@ -234,7 +241,8 @@ def string_map(*, max_items: int = 1000) -> Rule:
 
     schema = {
         "type": ["object", "null"],
-        "additionalProperties": {"type": "string"},
+        "additionalProperties": {"type": "string", "pattern": NO_NUL},
+        "propertyNames": {"pattern": NO_NUL},
         "maxProperties": max_items,
     }
     return Rule(check, schema, nullable=True)

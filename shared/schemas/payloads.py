@@ -24,7 +24,7 @@ METHOD_PATTERN = (
 METHOD_CHOICES = f"expected one of {', '.join(sorted(HTTP_METHODS))}"
 # An email address as the server checks it: no white space or list separators, an `@`
 # with something on both sides.
-EMAIL_ADDRESS_PATTERN = r"^[^\r\n<>,; ]+@[^\r\n<>,; @]+$"
+EMAIL_ADDRESS_PATTERN = r"^[^\x00\r\n<>,; ]+@[^\x00\r\n<>,; @]+$"
 
 
 class Payload(BaseModel):
@@ -50,7 +50,11 @@ class HttpPayload(Payload):
             "An absolute http or https URL. Link-local and cloud-metadata addresses are "
             "refused, checked again by the worker after DNS resolution."
         ),
-        json_schema_extra={"pattern": "^[Hh][Tt][Tt][Pp][Ss]?://", "maxLength": 8192},
+        json_schema_extra={
+            "type": "string",
+            "pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[^\x00]*$",
+            "maxLength": 8192,
+        },
     )
     method: Annotated[str, text(pattern=METHOD_PATTERN, message=METHOD_CHOICES)] = Field(
         "POST", description="Default `POST`; any case, stored in upper case."

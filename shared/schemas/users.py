@@ -12,8 +12,8 @@ from shared.states import Role
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,64}$"
 USERNAME_RULE = "expected 3 to 64 characters of A-Z, a-z, 0-9, _, . and -"
 # An email address as the server checks it: no white space (as Python's str.isspace sees
-# it), an `@`, and a dot in the domain after the last `@`.
-_SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# it) and no NUL, an `@`, and a dot in the domain after the last `@`.
+_SPACE = r"\x00\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 EMAIL_PATTERN = rf"^[^{_SPACE}]+@[^{_SPACE}@]*\.[^{_SPACE}@]*$"
 
 USERNAME = text(pattern=USERNAME_PATTERN, message=USERNAME_RULE, max_length=64)

@@ -35,6 +35,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    negative_data_rejection,
+    positive_data_acceptance,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
@@ -49,6 +51,10 @@ from shared.settings import Settings
 PASSWORD = "fuzzing password 1"
 CHECKS = [
     not_a_server_error,
+    # The request side: data the document calls invalid is refused, and data it calls
+    # valid is accepted, so the document cannot drift from the validation that runs.
+    negative_data_rejection,
+    positive_data_acceptance,
     response_schema_conformance,
     status_code_conformance,
     content_type_conformance,
@@ -268,7 +274,9 @@ def steer_job(job: Any, choice: int) -> None:
         schedule.pop("end_at", None)
 
 
-def steer(case: Any, choice: int) -> None:
+def steer(case: Any, choice: int, mode: GenerationMode) -> None:
+    if mode is GenerationMode.POSITIVE:
+        keep_to_what_the_schema_cannot_say(case)
     if not isinstance(case.body, dict):
         return
     if case.path == "/jobs/submit":
@@ -276,6 +284,51 @@ def steer(case: Any, choice: int) -> None:
     elif case.path == "/jobs/batch" and isinstance(case.body.get("jobs"), list):
         for job in case.body["jobs"]:
             steer_job(job, choice)
+
+
+def semantic_schedule(schedule: Any) -> None:
+    """A generated schedule that fits its schema, made to fit the rules the document
+    states only in words: run_at no more than 5 minutes ago, a cron expression and a time
+    zone that exist, and an occurrence before end_at."""
+    if not isinstance(schedule, dict):
+        return
+    if schedule.get("run_at") is not None:
+        schedule["run_at"] = in_an_hour()
+    if schedule.get("cron") is not None:
+        schedule["cron"] = "*/5 * * * *"
+    if schedule.get("timezone") is not None:
+        schedule["timezone"] = "Europe/Berlin"
+    schedule.pop("end_at", None)
+
+
+def semantic_job(job: Any) -> None:
+    if not isinstance(job, dict):
+        return
+    semantic_schedule(job.get("schedule"))
+    payload = job.get("payload")
+    if job.get("type") == "http" and isinstance(payload, dict):
+        # A literal address may be one the network policy refuses (link-local, metadata),
+        # and the free-form json may hold a NUL, which no JSON body may.
+        payload["url"] = "http://127.0.0.1:9/fuzz"
+        if "json" in payload:
+            payload["json"] = {"k": [1, "two"]}
+
+
+def keep_to_what_the_schema_cannot_say(case: Any) -> None:
+    """Positive cases are checked to be accepted (positive_data_acceptance); only the
+    rules the schema cannot express are steered, and a cursor, which only this API can
+    issue."""
+    if isinstance(case.query, dict):
+        case.query.pop("cursor", None)
+    if not isinstance(case.body, dict):
+        return
+    if case.path == "/jobs/submit":
+        semantic_job(case.body)
+    elif case.path == "/jobs/batch" and isinstance(case.body.get("jobs"), list):
+        for job in case.body["jobs"]:
+            semantic_job(job)
+    elif case.path.endswith("/reschedule"):
+        semantic_schedule(case.body)
 
 
 @pytest.mark.parametrize(("method", "path", "mode"), FUZZ_CASES)
@@ -295,7 +348,7 @@ def test_every_operation_survives_fuzzing(
     )
     def run(case: Any, choice: int, as_admin: bool) -> None:
         actor = aim(case, fuzz_world, choice, as_admin)
-        steer(case, choice)
+        steer(case, choice, mode)
         # Negative cases sometimes carry a garbage Authorization header of their own:
         # keep one now and then (it must get a 401), else send the real token.
         garbage = mode is GenerationMode.NEGATIVE and choice == 9

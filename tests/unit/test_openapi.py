@@ -196,7 +196,11 @@ def test_query_parameters(doc: dict[str, Any]) -> None:
         "default": 50,
     }
     for name in ("type", "queue", "name"):
-        assert listing[name]["schema"] == {"type": "string", "maxLength": 200}, name
+        assert listing[name]["schema"] == {
+            "type": "string",
+            "maxLength": 200,
+            "pattern": "^[^\\x00]*$",  # PostgreSQL stores no NUL
+        }, name
     assert "cancelled" in listing["status"]["schema"]["enum"]
     runs = {p["name"] for p in operation(doc, "get", "/jobs/{job_id}/runs")["parameters"]}
     assert runs == {"job_id", "limit", "cursor"}
@@ -293,6 +297,10 @@ def test_success_bodies(doc: dict[str, Any]) -> None:
 def test_request_bodies_are_closed_and_responses_open(doc: dict[str, Any]) -> None:
     schemas = doc["components"]["schemas"]
     for name in REQUEST_BODIES:
+        if name == "SubmitBody":  # a union: each job type's variant is closed
+            for variant in schemas[name]["oneOf"]:
+                assert deref(doc, variant)["additionalProperties"] is False, variant
+            continue
         assert schemas[name]["additionalProperties"] is False, name
     assert deref(doc, schemas["RescheduleBody"])["additionalProperties"] is False
     for name in RESPONSE_BODIES:
@@ -307,15 +315,24 @@ def test_request_bodies_are_closed_and_responses_open(doc: dict[str, Any]) -> No
 
 def test_limits_are_schema_keywords(doc: dict[str, Any]) -> None:
     schemas = doc["components"]["schemas"]
-    submit = schemas["SubmitBody"]["properties"]
+    variants = [deref(doc, variant) for variant in schemas["SubmitBody"]["oneOf"]]
+    # One variant per registered type, told apart by its `type`.
+    assert sorted(variant["properties"]["type"]["const"] for variant in variants) == sorted(
+        ["email", "fail", "http", "noop", "shell", "sleep"]
+    )
+    assert schemas["SubmitBody"]["discriminator"]["propertyName"] == "type"
+    submit = schemas["Submit_noop"]["properties"]
     assert submit["queue"]["pattern"] == "^[a-z0-9_-]{1,64}$"
     assert (submit["name"]["minLength"], submit["name"]["maxLength"]) == (1, 200)
     assert (submit["priority"]["minimum"], submit["priority"]["maximum"]) == (0, 9)
     assert (submit["max_attempts"]["minimum"], submit["max_attempts"]["maximum"]) == (1, 100)
     timeout = submit["timeout_seconds"]
     assert (timeout["minimum"], timeout["maximum"]) == (1, 86400)
-    assert "enum" not in submit["type"]
-    assert schemas["SubmitBody"]["required"] == ["type"]
+    assert schemas["Submit_noop"]["required"] == ["type"]
+    assert (
+        deref(doc, schemas["Submit_http"]["properties"]["payload"]["anyOf"][0])
+        == (schemas["HttpPayload"])
+    )
     schedule = schemas["ScheduleInput"]["properties"]
     assert schedule["interval_seconds"]["minimum"] == 1
     assert schedule["max_runs"]["minimum"] == 1
@@ -332,12 +349,13 @@ def test_response_fields_are_required_and_nullable_as_the_contract_says(
     schemas = doc["components"]["schemas"]
     job = schemas["Job"]
     assert set(job["required"]) == set(job["properties"])
-    assert job["properties"]["next_run_at"]["type"] == ["string", "null"]
-    assert {"type": "null"} in job["properties"]["last_run"]["anyOf"]
+    assert allows_null(job["properties"]["next_run_at"])
+    assert allows_null(job["properties"]["last_run"])
     run = schemas["Run"]["properties"]
-    for field in ("queued_at", "started_at", "finished_at", "worker"):
-        assert run[field]["type"] == ["string", "null"], field
-    assert run["result"]["type"] == ["object", "null"]
+    for field in ("queued_at", "started_at", "finished_at", "worker", "result", "error"):
+        assert allows_null(run[field]), field
+    for field in ("id", "job_id", "attempt", "scheduled_for", "state"):
+        assert not allows_null(run[field]), field
     assert run["state"]["enum"] == [
         "pending",
         "queued",
@@ -348,13 +366,21 @@ def test_response_fields_are_required_and_nullable_as_the_contract_says(
         "skipped",
         "lost",
     ]
-    assert schemas["User"]["properties"]["email"]["type"] == ["string", "null"]
-    assert schemas["JobPage"]["properties"]["next_cursor"]["type"] == ["string", "null"]
+    assert allows_null(schemas["User"]["properties"]["email"])
+    assert allows_null(schemas["JobPage"]["properties"]["next_cursor"])
     for where, node in walk(doc):
         if isinstance(node, dict) and node.get("format") == "date-time":
             assert node["type"] in ("string", ["string", "null"]), where
         if isinstance(node, dict):
             assert node.get("nullable") is None, f"{where}: 3.0-style nullable"
+
+
+def allows_null(schema: dict[str, Any]) -> bool:
+    """Whether a schema admits null, written as a type list or as an anyOf branch."""
+    kinds = schema.get("type")
+    if isinstance(kinds, list):
+        return "null" in kinds
+    return {"type": "null"} in schema.get("anyOf", [])
 
 
 def test_body_limit_is_documented() -> None:
@@ -370,3 +396,33 @@ def test_component_schemas_are_valid_draft_2020_12(doc: dict[str, Any]) -> None:
             jsonschema.Draft202012Validator.check_schema(schema)
         except jsonschema.SchemaError as error:  # pragma: no cover - a failure's detail
             pytest.fail(f"{name}: {error.message}")
+
+
+def test_document_validates_as_openapi_3_1(doc: dict[str, Any]) -> None:
+    from openapi_spec_validator import validate
+
+    validate(doc)
+
+
+def test_an_operators_job_type_appears_in_the_document_with_its_payload() -> None:
+    from pydantic import Field
+
+    from shared import jobtypes
+    from shared.schemas.payloads import Payload
+
+    class ResizePayload(Payload):
+        image_id: str = Field(description="The image to resize.")
+
+    jobtypes.register("resize", ResizePayload)
+    try:
+        schemas = build_openapi()["components"]["schemas"]
+    finally:
+        del jobtypes.REGISTRY["resize"]
+    assert schemas["SubmitBody"]["discriminator"]["mapping"]["resize"].endswith("Submit_resize")
+    payload = schemas["Submit_resize"]["properties"]["payload"]["anyOf"][0]
+    assert payload == {"$ref": "#/components/schemas/ResizePayload"}
+    assert schemas["ResizePayload"]["required"] == ["image_id"]
+    assert (
+        "resize"
+        not in build_openapi()["components"]["schemas"]["SubmitBody"]["discriminator"]["mapping"]
+    )
