@@ -165,14 +165,19 @@ def submit_variant(type_name: str, payload: type[BaseModel] | None, admin_only: 
     """The submit body of one job type: its ``type`` and its own ``payload`` model (a
     free-form object for a type registered with a plain validator function)."""
     payload_type: Any = Annotated[dict[str, Any] | None, json_object()]
+    payload_field: Any = Field(None, description="The job type's payload. Default `{}`.")
     if payload is not None:
         payload_type = payload | None
+        if any(field.is_required() for field in payload.model_fields.values()):
+            # A payload with required fields cannot be left out.
+            payload_type = payload
+            payload_field = Field(description="The job type's payload.")
     return create_model(
         f"Submit_{type_name}",
         __base__=SubmitFields,
         __doc__=f"A `{type_name}` job." + (" Admins only." if admin_only else ""),
         type=(Literal[type_name], Field(description="The job type.")),  # type: ignore[arg-type]
-        payload=(payload_type, Field(None, description="The job type's payload. Default `{}`.")),
+        payload=(payload_type, payload_field),
     )
 
 

@@ -72,7 +72,10 @@ class HttpPayload(Payload):
         30.0, description="Seconds before the request is abandoned. Default 30."
     )
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=False)
+    # `json` and `body` are exclusive even when one of them is null, as the server checks.
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"not": {"required": ["json", "body"]}}
+    )
 
     @field_validator("url", mode="plain")
     @classmethod
