@@ -39,7 +39,8 @@ Process = Literal["api", "worker", "scheduler", "prometheus"]
 
 # The metrics API.md (Operations) promises, by family name: what each is and which
 # process exposes it (the API on /metrics, the worker on :9191, the scheduler on :9192).
-# `up` is written by Prometheus itself for every target, so no scrape contains it.
+# "prometheus" marks series Prometheus writes itself, which no scrape contains: `up` for
+# every target, `ALERTS` for the alerting rules (the dashboard's annotations read it).
 CONTRACT: dict[str, tuple[Kind, Process]] = {
     "chronos_http_requests_total": ("counter", "api"),
     "chronos_http_request_duration_seconds": ("histogram", "api"),
@@ -65,6 +66,7 @@ CONTRACT: dict[str, tuple[Kind, Process]] = {
     "chronos_queue_messages": ("gauge", "scheduler"),
     "chronos_queue_consumers": ("gauge", "scheduler"),
     "up": ("gauge", "prometheus"),
+    "ALERTS": ("gauge", "prometheus"),
 }
 
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
@@ -105,14 +107,12 @@ def base_name(sample: str) -> str:
 def sample_names(expr: str) -> set[str]:
     """Every metric name a PromQL expression selects, as written (suffixes kept)."""
     names: set[str] = set()
-    text = _GRAFANA_VARIABLE.sub(" ", expr)
-    for match in _NAME_MATCHER.finditer(text):
-        if match.group(1) != "=":
-            raise ValueError(f"cannot list the metrics that {match.group(0)!r} selects")
+    for match in _NAME_MATCHER.finditer(expr):
         name = match.group(2) if match.group(2) is not None else match.group(3)
-        if not name:
+        if match.group(1) != "=" or not name or _GRAFANA_VARIABLE.search(name):
             raise ValueError(f"cannot list the metrics that {match.group(0)!r} selects")
         names.add(name)
+    text = _GRAFANA_VARIABLE.sub(" ", expr)
     text = _STRINGS_AND_COMMENTS.sub(" ", text)
     text = _LABEL_MATCHERS.sub(" ", text)
     text = _RANGES.sub(" ", text)
@@ -158,14 +158,22 @@ def rule_expressions(rules: dict[str, Any]) -> list[str]:
 
 def dashboard_metrics(path: str | Path) -> set[str]:
     """The metric families (see the module docstring) a dashboard JSON file queries."""
-    dashboard = json.loads(Path(path).read_text(encoding="utf-8"))
-    return _union(metric_names(expr) for expr in dashboard_expressions(dashboard))
+    return metrics_of_dashboard(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
 def rule_metrics(path: str | Path) -> set[str]:
     """The metric families a Prometheus rules file queries, less the names its own
     recording rules define (no process exposes those)."""
-    rules = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    return metrics_of_rules(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+
+
+def metrics_of_dashboard(dashboard: dict[str, Any]) -> set[str]:
+    """``dashboard_metrics`` for a dashboard already parsed."""
+    return _union(metric_names(expr) for expr in dashboard_expressions(dashboard))
+
+
+def metrics_of_rules(rules: dict[str, Any]) -> set[str]:
+    """``rule_metrics`` for a rules file already parsed."""
     recorded = {
         rule["record"] for group in rules.get("groups") or [] for rule in group["rules"]
         if "record" in rule
@@ -179,8 +187,8 @@ def missing_from_scrape(families: Iterable[str], scraped: Iterable[str]) -> set[
     ``scraped`` is the sample names of one or more scrapes (the first word of each
     non-comment line of the text format, without labels). A family ``x`` is there when
     ``x`` is (a gauge, or a counter written with its ``_total``) or when ``x_bucket``,
-    ``x_sum`` or ``x_count`` is (a histogram). Families Prometheus makes up itself
-    (``up``) are never missing."""
+    ``x_sum`` or ``x_count`` is (a histogram). Families Prometheus writes itself
+    (``up``, ``ALERTS``) are never missing."""
     present = set(scraped)
     present |= {base_name(name) for name in present}
     synthetic = {name for name, (_, process) in CONTRACT.items() if process == "prometheus"}
