@@ -71,6 +71,10 @@ CONTRACT: dict[str, tuple[Kind, Process]] = {
 
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
+_DOCS = Path(__file__).resolve().parent.parent / "docs"
+DASHBOARD_PATH = _DOCS / "grafana" / "chronos-dashboard.json"
+RULES_PATH = _DOCS / "prometheus" / "chronos-alerts.yml"
+
 # Identifiers that are never metric names where they stand in an expression.
 _AGGREGATIONS = {
     "sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values",
@@ -167,6 +171,11 @@ def rule_metrics(path: str | Path) -> set[str]:
     return metrics_of_rules(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
 
 
+def docs_metrics() -> set[str]:
+    """Every metric family the repository's dashboard and alerting rules query."""
+    return dashboard_metrics(DASHBOARD_PATH) | rule_metrics(RULES_PATH)
+
+
 def metrics_of_dashboard(dashboard: dict[str, Any]) -> set[str]:
     """``dashboard_metrics`` for a dashboard already parsed."""
     return _union(metric_names(expr) for expr in dashboard_expressions(dashboard))
@@ -181,11 +190,23 @@ def metrics_of_rules(rules: dict[str, Any]) -> set[str]:
     return _union(metric_names(expr) for expr in rule_expressions(rules)) - recorded
 
 
+def scraped_names(exposition: str) -> set[str]:
+    """The sample names in a scrape's body (Prometheus text format): the name before
+    ``{`` or the value on each line that is not blank or a ``#`` comment."""
+    names = set()
+    for line in exposition.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            names.add(re.split(r"[{\s]", line, maxsplit=1)[0])
+    return names
+
+
 def missing_from_scrape(families: Iterable[str], scraped: Iterable[str]) -> set[str]:
     """The families that no scraped sample name stands for.
 
-    ``scraped`` is the sample names of one or more scrapes (the first word of each
-    non-comment line of the text format, without labels). A family ``x`` is there when
+    ``scraped`` is the sample names of one or more scrapes (``scraped_names`` of each
+    body). For the whole stack: ``missing_from_scrape(docs_metrics(), api | worker |
+    scheduler)``. A family ``x`` is there when
     ``x`` is (a gauge, or a counter written with its ``_total``) or when ``x_bucket``,
     ``x_sum`` or ``x_count`` is (a histogram). Families Prometheus writes itself
     (``up``, ``ALERTS``) are never missing."""

@@ -22,6 +22,8 @@ import yaml
 
 from tests.ops_metrics import (
     CONTRACT,
+    DASHBOARD_PATH,
+    RULES_PATH,
     dashboard_expressions,
     dashboard_metrics,
     metric_names,
@@ -30,8 +32,8 @@ from tests.ops_metrics import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-DASHBOARD = ROOT / "docs" / "grafana" / "chronos-dashboard.json"
-RULES = ROOT / "docs" / "prometheus" / "chronos-alerts.yml"
+DASHBOARD = DASHBOARD_PATH
+RULES = RULES_PATH
 RULE_TESTS = ROOT / "docs" / "prometheus" / "chronos-alerts.test.yml"
 OPERATIONS = ROOT / "docs" / "operations.md"
 # Where .ci/promtool links it, for a PATH without /usr/local/bin.

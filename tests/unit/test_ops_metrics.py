@@ -9,11 +9,13 @@ from tests.ops_metrics import (
     CONTRACT,
     base_name,
     dashboard_expressions,
+    docs_metrics,
     metric_names,
     metrics_of_dashboard,
     metrics_of_rules,
     missing_from_scrape,
     sample_names,
+    scraped_names,
 )
 
 
@@ -200,3 +202,28 @@ def test_the_contract_has_no_name_that_base_name_would_mangle() -> None:
     for name, (kind, _) in CONTRACT.items():
         assert base_name(name) == name, name
         assert kind != "counter" or name.endswith("_total"), name
+
+
+def test_scraped_names() -> None:
+    exposition = """
+# HELP chronos_runs Live runs by queue and state.
+# TYPE chronos_runs gauge
+chronos_runs{queue="default",state="queued"} 3.0
+chronos_database_up 1.0
+chronos_run_lag_seconds_bucket{le="+Inf",queue="default"} 7.0 1700000000000
+
+process_cpu_seconds_total 0.5
+"""
+    assert scraped_names(exposition) == {
+        "chronos_runs",
+        "chronos_database_up",
+        "chronos_run_lag_seconds_bucket",
+        "process_cpu_seconds_total",
+    }
+
+
+def test_the_docs_metrics_cover_both_files() -> None:
+    names = docs_metrics()
+    assert "chronos_runs" in names  # the dashboard's only
+    assert "chronos_scheduler_rescued_total" in names
+    assert names <= set(CONTRACT)
