@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from api.auth import Authentication
+from api.docs import add_docs_routes
 from api.errors import (
     handle_database_down,
     handle_domain_error,
@@ -82,4 +83,5 @@ def create_app(
     app.add_route("/ready", ops.Ready(*deps))
     app.add_route("/metrics", ops.Metrics(*deps, counter=counter))
     app.add_route("/openapi.json", ops.OpenAPI(*deps))
+    add_docs_routes(app)
     return app
