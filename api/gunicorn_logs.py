@@ -20,6 +20,11 @@ from shared.settings import load_log_format
 
 TEXT_LOGGER = "gunicorn.glogging.Logger"
 JSON_LOGGER = f"{__name__}.JsonLogger"
+# For text mode: gunicorn's default access line, plus the request id (the JSON logger
+# ignores access_log_format and always writes its own fields).
+TEXT_ACCESS_LOG_FORMAT = (
+    '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" req=%({x-request-id}o)s'
+)
 
 
 def logger_class_for(environ: Mapping[str, str]) -> str:

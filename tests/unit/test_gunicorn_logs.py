@@ -12,8 +12,15 @@ from typing import Any
 
 import pytest
 from gunicorn.config import Config
+from gunicorn.glogging import Logger
 
-from api.gunicorn_logs import JSON_LOGGER, TEXT_LOGGER, JsonLogger, logger_class_for
+from api.gunicorn_logs import (
+    JSON_LOGGER,
+    TEXT_ACCESS_LOG_FORMAT,
+    TEXT_LOGGER,
+    JsonLogger,
+    logger_class_for,
+)
 from shared.settings import SettingsError
 
 
@@ -100,3 +107,20 @@ def test_an_access_line_is_json_with_the_request_id_and_no_credentials(tmp_path:
     text = access_log.read_text()
     assert "top-secret-token" not in text
     assert "secret-cursor" not in text
+
+
+def test_the_text_access_line_names_the_request(tmp_path: Path) -> None:
+    config = Config()
+    access_log = tmp_path / "access.log"
+    config.set("accesslog", str(access_log))
+    config.set("access_log_format", TEXT_ACCESS_LOG_FORMAT)
+    response = SimpleNamespace(status="200 OK", headers=[("X-Request-Id", "rid-8")], sent=2)
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": "/health",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+    }
+    Logger(config).access(response, SimpleNamespace(headers=[]), environ, timedelta(0))
+    line = access_log.read_text().strip()
+    assert line.endswith('"GET /health HTTP/1.1" 200 2 "-" "-" req=rid-8')
