@@ -74,6 +74,8 @@ def test_the_reference_renders_from_openapi_json(watched: Watched, api_url: str)
     assert page.locator(".opblock").count() > 10
     fetched = [urlsplit(request.url).path for request in watched.requests]
     assert "/openapi.json" in fetched
+    (bundle,) = [r for r in watched.requests if r.url.endswith("/swagger-ui-bundle.js")]
+    assert bundle.response().all_headers()["content-encoding"] == "gzip"
     watched.assert_clean()
 
 

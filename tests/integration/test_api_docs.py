@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -143,6 +144,40 @@ def test_each_asset_is_served_with_its_type_and_cached_for_good(
     again = client.simulate_get(asset.url, headers={"If-None-Match": etag})
     assert again.status_code == 304
     assert again.content == b""
+
+
+@pytest.mark.parametrize("accept", ["gzip, deflate, br", "br;q=1.0, gzip;q=0.8", "GZIP"])
+def test_scripts_and_styles_are_gzipped_for_clients_that_take_it(
+    client: testing.TestClient, accept: str
+) -> None:
+    bundle = assets.load_assets()["swagger-ui-bundle.js"]
+    response = client.simulate_get(bundle.url, headers={"Accept-Encoding": accept})
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert response.headers["Vary"] == "Accept-Encoding"
+    assert len(response.content) < len(bundle.body) / 2
+    assert gzip.decompress(response.content) == bundle.body
+    etag = response.headers["ETag"]
+    assert etag != client.simulate_get(bundle.url).headers["ETag"], "one tag per encoding"
+    again = client.simulate_get(
+        bundle.url, headers={"Accept-Encoding": accept, "If-None-Match": etag}
+    )
+    assert again.status_code == 304
+
+
+@pytest.mark.parametrize("accept", [None, "identity", "gzip;q=0", "br", "gzip;q=oops"])
+def test_others_get_the_file_as_it_is(client: testing.TestClient, accept: str | None) -> None:
+    css = assets.load_assets()["swagger-ui.css"]
+    headers = {} if accept is None else {"Accept-Encoding": accept}
+    response = client.simulate_get(css.url, headers=headers)
+    assert "Content-Encoding" not in response.headers
+    assert response.content == css.body
+
+
+def test_images_are_never_gzipped(client: testing.TestClient) -> None:
+    icon = assets.load_assets()["favicon-32x32.png"]
+    response = client.simulate_get(icon.url, headers={"Accept-Encoding": "gzip"})
+    assert "Content-Encoding" not in response.headers
+    assert response.content == icon.body
 
 
 def test_the_served_bundle_is_the_vendored_file(client: testing.TestClient) -> None:
