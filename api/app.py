@@ -6,7 +6,7 @@ writing a run that is due soon it sends NOTIFY, and the scheduler does the rest.
 
 from __future__ import annotations
 
-import logging
+import os
 from typing import Any
 
 import falcon
@@ -14,19 +14,22 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from api.auth import Authentication
+from api.docs import add_docs_routes
 from api.errors import (
     handle_database_down,
     handle_domain_error,
     handle_http_error,
     handle_unexpected,
 )
+from api.request_id import RequestId
 from api.resources import jobs, ops, users
 from api.throttle import LoginThrottle
 from shared import jobtypes
 from shared.clock import Clock, SystemClock
 from shared.db import make_engine
 from shared.errors import ChronosError
-from shared.settings import Settings, load_settings
+from shared.logs import configure_logging
+from shared.settings import Settings, load_log_format, load_settings
 
 
 def create_app(
@@ -35,9 +38,7 @@ def create_app(
     """The WSGI app. gunicorn calls it with no arguments (settings from the environment);
     tests pass their own settings, clock and engine."""
     if settings is None:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-        )
+        configure_logging(load_log_format(os.environ))  # first: load_settings may warn
         settings = load_settings()
     clock = clock or SystemClock()
     jobtypes.load_job_modules(settings.job_modules)
@@ -45,7 +46,8 @@ def create_app(
 
     counter = ops.RequestCounter()
     middleware: list[Any] = [counter, Authentication(settings, engine)]
-    app: falcon.App[Any, Any] = falcon.App(middleware=middleware)
+    # RequestId first, so that it sees every response last (and error responses too).
+    app: falcon.App[Any, Any] = falcon.App(middleware=[RequestId(), *middleware])
     app.req_options.strip_url_path_trailing_slash = True
     app.add_error_handler(Exception, handle_unexpected)
     app.add_error_handler(falcon.HTTPError, handle_http_error)
@@ -82,4 +84,5 @@ def create_app(
     app.add_route("/ready", ops.Ready(*deps))
     app.add_route("/metrics", ops.Metrics(*deps, counter=counter))
     app.add_route("/openapi.json", ops.OpenAPI(*deps))
+    add_docs_routes(app)
     return app

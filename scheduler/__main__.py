@@ -4,6 +4,7 @@ cleanly after the pass in progress."""
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 from types import FrameType
@@ -11,14 +12,13 @@ from types import FrameType
 from scheduler.service import Scheduler
 from shared.clock import SystemClock
 from shared.db import make_engine
-from shared.settings import SettingsError, load_settings
+from shared.logs import configure_logging
+from shared.settings import SettingsError, load_log_format, load_settings
 
 
 def main() -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     try:
+        configure_logging(load_log_format(os.environ))  # first: load_settings may warn
         settings = load_settings()
     except SettingsError as error:
         print(f"chronos scheduler: configuration error: {error}", file=sys.stderr)

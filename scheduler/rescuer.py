@@ -43,5 +43,6 @@ class Rescuer:
                 self.lease,
                 run["attempt"],
                 run["max_attempts"],
+                extra={"run_id": str(run["id"]), "job_id": str(run["job_id"])},
             )
         return len(lost)

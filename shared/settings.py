@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from shared.logs import LOG_FORMATS
 from shared.netpolicy import NetworkPolicy, NetworkPolicyError, parse_networks
 
 log = logging.getLogger("chronos.settings")
@@ -56,6 +57,7 @@ class Settings:
     login_attempts_per_minute: int = 60
     login_failures_per_user: int = 10
     http_denied_networks: str = ""
+    log_format: str = "text"
 
     @property
     def production(self) -> bool:
@@ -159,7 +161,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         login_attempts_per_minute=int(_number(environ, "CHRONOS_LOGIN_ATTEMPTS_PER_MINUTE", 60, 1)),
         login_failures_per_user=int(_number(environ, "CHRONOS_LOGIN_FAILURES_PER_USER", 10, 1)),
         http_denied_networks=_networks(environ, "CHRONOS_HTTP_DENIED_NETWORKS"),
+        log_format=load_log_format(environ),
     )
+
+
+def load_log_format(environ: Mapping[str, str]) -> str:
+    """``CHRONOS_LOG_FORMAT``: ``text`` or ``json``. On its own too, for launchers'
+    configuration files (``gunicorn.conf.py``) that need only this one setting."""
+    raw = environ.get("CHRONOS_LOG_FORMAT", "")
+    value = raw.strip().lower() or "text"
+    if value not in LOG_FORMATS:
+        raise SettingsError(
+            f"CHRONOS_LOG_FORMAT: expected one of {', '.join(LOG_FORMATS)}, got {raw!r}"
+        )
+    return value
 
 
 def _networks(environ: Mapping[str, str], name: str) -> str:

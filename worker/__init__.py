@@ -9,6 +9,7 @@ that executes every job type. Scale it with Dramatiq's own flags: ``--processes`
 from __future__ import annotations
 
 import logging
+import os
 from functools import cache
 
 import dramatiq
@@ -18,7 +19,8 @@ from shared import jobtypes
 from shared.broker import ACTOR_NAME, make_broker
 from shared.clock import SystemClock
 from shared.db import make_engine
-from shared.settings import load_settings
+from shared.logs import configure_logging
+from shared.settings import load_log_format, load_settings
 from worker import handlers
 from worker.execution import Executor, FlushOutcomes
 from worker.heartbeat import Heartbeat, InFlight
@@ -30,6 +32,9 @@ from worker.signals import merge_duplicate_sigterms
 NO_DRAMATIQ_TIME_LIMIT_MS = 25 * 3600 * 1000
 
 merge_duplicate_sigterms()
+# Dramatiq's CLI has set up this process's handlers (a pipe to its parent) and level (-v):
+# only the line format becomes Chronos's. First, so that load_settings' warnings use it.
+configure_logging(load_log_format(os.environ), level=None)
 settings = load_settings()
 logging.getLogger("chronos").setLevel(logging.INFO)
 logging.getLogger("pika").setLevel(logging.WARNING)

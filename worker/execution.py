@@ -33,6 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from shared import jobtypes
 from shared.clock import Clock
 from shared.jobtypes import JobFailed, RunContext
+from shared.logs import log_context
 from shared.outcomes import record_outcomes
 from shared.repository import Row, storable
 from shared.repository import dispatch as dispatch_repo
@@ -145,10 +146,17 @@ class Executor:
         except (ValueError, TypeError):
             log.error("dropping a message with a malformed run id %r", raw_run_id)
             return
-        run = self.start(run_id)
-        if run is None:
-            log.info("run %s is not queued (a duplicate, or cancelled); dropped", run_id)
-            return
+        with log_context(run_id=str(run_id)):
+            run = self.start(run_id)
+            if run is None:
+                log.info("run %s is not queued (a duplicate, or cancelled); dropped", run_id)
+                return
+            with log_context(job_id=str(run["job_id"])):
+                self.execute_started(run_id, run)
+
+    def execute_started(self, run_id: uuid.UUID, run: Row) -> None:
+        """Call the started run's handler and hand its outcome over; every line logged
+        meanwhile (the handler's own too) names the run and its job."""
         started = self.clock.now()
         ctx = RunContext(
             run_id=run_id,
@@ -222,12 +230,14 @@ def _report(outcome: Outcome, written: Future[bool]) -> None:
             outcome.run_id,
             outcome.state,
             error.__class__.__name__,
+            extra={"run_id": str(outcome.run_id)},  # the completer's thread has no context
         )
     elif not written.result():
         log.warning(
             "run %s was no longer running; its outcome %s is dropped",
             outcome.run_id,
             outcome.state,
+            extra={"run_id": str(outcome.run_id)},
         )
 
 

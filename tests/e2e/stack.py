@@ -263,11 +263,16 @@ class Stack:
 
 
 @contextlib.contextmanager
-def running_stack(env: dict[str, str], log_dir: Path) -> Iterator[Stack]:
+def running_stack(
+    env: dict[str, str], log_dir: Path, procfile_extras: dict[str, str] | None = None
+) -> Iterator[Stack]:
     """Start the stack, yield it, and always stop it and delete its queues; a stack that
-    fails to start reports its processes' logs."""
+    fails to start reports its processes' logs. ``procfile_extras`` appends arguments to
+    Procfile lines, by process kind."""
     port = int(env["CHRONOS_API_BIND"].rsplit(":", 1)[1])
     stack = Stack(env, log_dir, port)
+    for kind, extra in (procfile_extras or {}).items():
+        stack.procfile[kind] = f"{stack.procfile[kind]} {extra}"
     try:
         stack.start()
     except BaseException as error:
