@@ -1,0 +1,82 @@
+"""Chronos's run metrics, recorded by the worker next to Dramatiq's own.
+
+Dramatiq's Prometheus middleware points prometheus-client at its multiprocess directory
+(``dramatiq_prom_db``), and its exposition server (``dramatiq_prom_port``, 9191) adds up
+the files of every worker process. These metrics are written there too, so one scrape
+shows both.
+
+They are recorded where the outcome is already known, with no query of their own: the
+lag when the starter's statement returns the started runs, the outcome and duration when
+the completer's statement returns the finished ones. Each batcher is one thread, so the
+only locks taken are prometheus-client's own.
+
+prometheus-client decides where values live (memory or the directory's files) when it is
+first imported, so this module imports it only when :class:`RunMetrics` is made: after
+``worker/__init__.py`` has set ``PROMETHEUS_MULTIPROC_DIR``, as Dramatiq's middleware
+imports it only after process boot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from shared.repository import Row
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+# started_at - scheduled_for: from a dispatch that kept up (milliseconds) to a backlog or
+# an outage (minutes); a retry's lag includes its backoff.
+LAG_BUCKETS = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
+    3600.0,
+)  # fmt: skip
+# finished_at - started_at: from a noop (milliseconds) to timeout_seconds' ceiling (a day).
+DURATION_BUCKETS = (
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+    900.0, 3600.0, 21600.0, 86400.0,
+)  # fmt: skip
+
+
+class RunMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
+        # A registry of its own: in multiprocess mode the exposition reads the files, not
+        # a registry, and in one process (tests) two workers' metrics stay apart.
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.outcomes = Counter(
+            "chronos_runs_finished",
+            "Runs that a worker finished, by queue, job type and final state.",
+            ["queue", "type", "state"],
+            registry=self.registry,
+        )
+        self.lag = Histogram(
+            "chronos_run_lag_seconds",
+            "How late runs started: started_at - scheduled_for.",
+            ["queue"],
+            buckets=LAG_BUCKETS,
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "chronos_run_duration_seconds",
+            "How long runs ran: finished_at - started_at.",
+            ["queue", "type"],
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+
+    def started(self, runs: Iterable[Row], now: datetime) -> None:
+        """Runs just started, with ``started_at = now``."""
+        for run in runs:
+            lag = (now - run["scheduled_for"]).total_seconds()
+            self.lag.labels(run["queue"]).observe(lag)
+
+    def finished(self, runs: Iterable[Row], now: datetime) -> None:
+        """Runs whose outcome was just written, with ``finished_at = now``."""
+        for run in runs:
+            self.outcomes.labels(run["queue"], run["type"], run["state"]).inc()
+            duration = (now - run["started_at"]).total_seconds()
+            self.duration.labels(run["queue"], run["type"]).observe(duration)
