@@ -18,6 +18,7 @@ imports it only after process boot.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING
 from shared.repository import Row
 
 if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry
+    from prometheus_client import CollectorRegistry, Histogram
 
 # started_at - scheduled_for: from a dispatch that kept up (milliseconds) to a backlog or
 # an outage (minutes); a retry's lag includes its backoff.
@@ -67,16 +68,28 @@ class RunMetrics:
             buckets=DURATION_BUCKETS,
             registry=self.registry,
         )
+        # Each series' child, looked up once: labels() costs as much as an observation.
+        self._lag: dict[str, Histogram] = {}
+        self._duration: dict[tuple[str, str], Histogram] = {}
 
     def started(self, runs: Iterable[Row], now: datetime) -> None:
         """Runs just started, with ``started_at = now``."""
         for run in runs:
-            lag = (now - run["scheduled_for"]).total_seconds()
-            self.lag.labels(run["queue"]).observe(lag)
+            lag = self._lag.get(run["queue"])
+            if lag is None:
+                lag = self._lag[run["queue"]] = self.lag.labels(run["queue"])
+            lag.observe((now - run["scheduled_for"]).total_seconds())
 
     def finished(self, runs: Iterable[Row], now: datetime) -> None:
         """Runs whose outcome was just written, with ``finished_at = now``."""
+        outcomes: collections.Counter[tuple[str, str, str]] = collections.Counter()
         for run in runs:
-            self.outcomes.labels(run["queue"], run["type"], run["state"]).inc()
-            duration = (now - run["started_at"]).total_seconds()
-            self.duration.labels(run["queue"], run["type"]).observe(duration)
+            outcomes[run["queue"], run["type"], run["state"]] += 1
+            kind = (run["queue"], run["type"])
+            duration = self._duration.get(kind)
+            if duration is None:
+                duration = self._duration[kind] = self.duration.labels(*kind)
+            duration.observe((now - run["started_at"]).total_seconds())
+        # One addition per outcome a batch had, not per run.
+        for labels, count in outcomes.items():
+            self.outcomes.labels(*labels).inc(count)
