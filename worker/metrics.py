@@ -19,7 +19,9 @@ imports it only after process boot.
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterable
+import contextlib
+import logging
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -27,6 +29,8 @@ from shared.repository import Row
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry, Histogram
+
+log = logging.getLogger("chronos.worker.metrics")
 
 # started_at - scheduled_for: from a dispatch that kept up (milliseconds) to a backlog or
 # an outage (minutes); a retry's lag includes its backoff.
@@ -74,14 +78,22 @@ class RunMetrics:
 
     def started(self, runs: Iterable[Row], now: datetime) -> None:
         """Runs just started, with ``started_at = now``."""
+        with _never_failing("started"):
+            self._started(runs, now)
+
+    def finished(self, runs: Iterable[Row], now: datetime) -> None:
+        """Runs whose outcome was just written, with ``finished_at = now``."""
+        with _never_failing("finished"):
+            self._finished(runs, now)
+
+    def _started(self, runs: Iterable[Row], now: datetime) -> None:
         for run in runs:
             lag = self._lag.get(run["queue"])
             if lag is None:
                 lag = self._lag[run["queue"]] = self.lag.labels(run["queue"])
             lag.observe((now - run["scheduled_for"]).total_seconds())
 
-    def finished(self, runs: Iterable[Row], now: datetime) -> None:
-        """Runs whose outcome was just written, with ``finished_at = now``."""
+    def _finished(self, runs: Iterable[Row], now: datetime) -> None:
         outcomes: collections.Counter[tuple[str, str, str]] = collections.Counter()
         for run in runs:
             outcomes[run["queue"], run["type"], run["state"]] += 1
@@ -93,3 +105,14 @@ class RunMetrics:
         # One addition per outcome a batch had, not per run.
         for labels, count in outcomes.items():
             self.outcomes.labels(*labels).inc(count)
+
+
+@contextlib.contextmanager
+def _never_failing(what: str) -> Iterator[None]:
+    """A metric that cannot be written (the directory's disk full, say) is lost, not the
+    runs: the starter's callers would take the error for a failed start and drop runs
+    that did start."""
+    try:
+        yield
+    except Exception as error:
+        log.warning("metrics of %s runs not recorded: %r", what, error)

@@ -326,3 +326,16 @@ def test_the_run_metrics_follow_what_was_written(world: World) -> None:
     held = (run["finished_at"] - run["started_at"]).total_seconds()
     assert sample("chronos_run_duration_seconds_count", type="noop") == 1
     assert sample("chronos_run_duration_seconds_sum", type="noop") == pytest.approx(held)
+
+
+def test_a_metric_that_cannot_be_recorded_raises_nothing(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An error there would reach the starter's callers, who would drop started runs."""
+    metrics = Worker(world).executor.metrics
+    metrics.started([{"queue": "default", "scheduled_for": None}], world.now)
+    metrics.finished([{"queue": "default", "type": "noop", "state": "succeeded"}], world.now)
+    warnings = [
+        record.getMessage() for record in caplog.records if "not recorded" in record.getMessage()
+    ]
+    assert len(warnings) == 2, warnings
