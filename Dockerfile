@@ -4,7 +4,7 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 
-COPY pyproject.toml README.md alembic.ini ./
+COPY pyproject.toml README.md alembic.ini gunicorn.conf.py ./
 COPY api ./api
 COPY scheduler ./scheduler
 COPY worker ./worker
@@ -13,5 +13,6 @@ COPY migrations ./migrations
 RUN pip install . && useradd --system --no-create-home chronos
 
 USER chronos
-EXPOSE 8000
+# The API, and the metrics of the worker (Dramatiq's 9191) and the scheduler (9192).
+EXPOSE 8000 9191 9192
 CMD ["gunicorn", "api.app:create_app()", "--bind", "0.0.0.0:8000", "--workers", "2", "--no-control-socket"]

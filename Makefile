@@ -3,7 +3,10 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 CHRONOS_API_BIND ?= 127.0.0.1:8000
-export CHRONOS_API_BIND
+# The worker's (Dramatiq's, 9191) and the scheduler's (9192) metrics, on this machine only.
+dramatiq_prom_host ?= 127.0.0.1
+CHRONOS_SCHEDULER_METRICS_HOST ?= 127.0.0.1
+export CHRONOS_API_BIND dramatiq_prom_host CHRONOS_SCHEDULER_METRICS_HOST
 
 .PHONY: install start test lint typecheck unit bench clean
 

@@ -13,6 +13,7 @@ import falcon
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
+from api import metrics
 from api.auth import Authentication
 from api.docs import add_docs_routes
 from api.errors import (
@@ -44,9 +45,10 @@ def create_app(
     jobtypes.load_job_modules(settings.job_modules)
     engine = engine or make_engine(settings.database_url, application_name="chronos-api")
 
-    counter = ops.RequestCounter()
-    middleware: list[Any] = [counter, Authentication(settings, engine)]
-    # RequestId first, so that it sees every response last (and error responses too).
+    observed = metrics.api_metrics(settings, engine, clock)
+    middleware: list[Any] = [observed.requests, Authentication(settings, engine)]
+    # RequestId first, so that it sees every response last (and error responses too); the
+    # request metrics next, so that they time and count every request.
     app: falcon.App[Any, Any] = falcon.App(middleware=[RequestId(), *middleware])
     app.req_options.strip_url_path_trailing_slash = True
     app.add_error_handler(Exception, handle_unexpected)
@@ -82,7 +84,7 @@ def create_app(
 
     app.add_route("/health", ops.Health(*deps))
     app.add_route("/ready", ops.Ready(*deps))
-    app.add_route("/metrics", ops.Metrics(*deps, counter=counter))
+    app.add_route("/metrics", ops.Metrics(*deps, registry=observed.registry))
     app.add_route("/openapi.json", ops.OpenAPI(*deps))
     add_docs_routes(app)
     return app

@@ -5,6 +5,7 @@ directly: ``python -m scheduler``, ``dramatiq worker --processes 2 --threads 8``
 from __future__ import annotations
 
 import socket
+import tempfile
 import uuid
 
 from bench import workload
@@ -22,7 +23,13 @@ def python() -> str:
 
 
 def start_scheduler(ctx: BenchContext, name: str = "scheduler") -> Child:
-    return spawn(name, [python(), "-m", "scheduler"], ctx.child_env(), ctx.log_dir)
+    # Its own metrics port, on loopback: another scheduler (or another engineer's bench
+    # run) may hold 9192.
+    env = ctx.child_env(
+        CHRONOS_SCHEDULER_METRICS_HOST="127.0.0.1",
+        CHRONOS_SCHEDULER_METRICS_PORT=str(free_port()),
+    )
+    return spawn(name, [python(), "-m", "scheduler"], env, ctx.log_dir)
 
 
 def start_worker(ctx: BenchContext) -> Child:
@@ -34,7 +41,14 @@ def start_worker(ctx: BenchContext) -> Child:
         "--threads",
         str(WORKER_THREADS),
     ]
-    return spawn("worker", argv, ctx.child_env(), ctx.log_dir)
+    # Dramatiq's Prometheus exposition on a port and a multiprocess directory of its own.
+    metrics_dir = tempfile.mkdtemp(prefix="worker-metrics-", dir=ctx.log_dir)
+    env = ctx.child_env(
+        dramatiq_prom_host="127.0.0.1",
+        dramatiq_prom_port=str(free_port()),
+        dramatiq_prom_db=metrics_dir,
+    )
+    return spawn("worker", argv, env, ctx.log_dir)
 
 
 def free_port() -> int:

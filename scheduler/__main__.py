@@ -9,6 +9,7 @@ import signal
 import sys
 from types import FrameType
 
+from scheduler import metrics
 from scheduler.service import Scheduler
 from shared.clock import SystemClock
 from shared.db import make_engine
@@ -27,7 +28,11 @@ def main() -> int:
     engine = make_engine(
         settings.database_url, pool_size=2, application_name="chronos-scheduler", pre_ping=False
     )
-    scheduler = Scheduler(settings, engine, SystemClock())
+    observed = metrics.SchedulerMetrics()
+    queues = metrics.QueueCollector(settings)
+    observed.registry.register(queues)
+    server = metrics.serve(settings, observed.registry)
+    scheduler = Scheduler(settings, engine, SystemClock(), observed)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         logging.getLogger("chronos.scheduler").info("signal %d: stopping", signum)
@@ -38,6 +43,10 @@ def main() -> int:
     try:
         scheduler.run()
     finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        queues.close()
         engine.dispose()
     return 0
 

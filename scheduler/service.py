@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from scheduler.dispatcher import Dispatcher
+from scheduler.metrics import SchedulerMetrics
 from scheduler.pruner import Pruner
 from scheduler.publisher import Outgoing, Publisher
 from scheduler.rescuer import Rescuer
@@ -40,6 +41,7 @@ MARKS_IN_FLIGHT = 2
 
 @dataclass
 class PassResult:
+    claimed: int = 0
     dispatched: int = 0
     skipped: int = 0
     recovered: int = 0
@@ -48,10 +50,17 @@ class PassResult:
 
 
 class Scheduler:
-    def __init__(self, settings: Settings, engine: Engine, clock: Clock) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        clock: Clock,
+        metrics: SchedulerMetrics | None = None,
+    ) -> None:
         self.settings = settings
         self.engine = engine
         self.clock = clock
+        self.metrics = metrics if metrics is not None else SchedulerMetrics()
         self.publisher = Publisher(settings)
         self.dispatcher = Dispatcher(settings, engine, self.publisher, clock)
         self.rescuer = Rescuer(settings, engine, clock)
@@ -77,15 +86,24 @@ class Scheduler:
     def run_once(self) -> PassResult:
         """Dispatch every due run (batch after batch), then the maintenance that is due."""
         result = PassResult()
-        self._dispatch_due(result)
-        if self._periodic("recover", RECOVER_EVERY):
-            result.recovered = self.dispatcher.recover()
-        if self._periodic("redeliver", REDELIVER_EVERY):
-            result.recovered += self.dispatcher.redeliver_stale()
-        if self._periodic("rescue", RESCUE_EVERY):
-            result.lost = self.rescuer.run_once()
-        if self._periodic("prune", PRUNE_EVERY):
-            result.pruned = self.pruner.run_once()
+        timing = self.metrics.timing
+        try:
+            with timing("dispatch"):
+                self._dispatch_due(result)
+            if self._periodic("recover", RECOVER_EVERY):
+                with timing("recover"):
+                    result.recovered = self.dispatcher.recover()
+            if self._periodic("redeliver", REDELIVER_EVERY):
+                with timing("redeliver"):
+                    result.recovered += self.dispatcher.redeliver_stale()
+            if self._periodic("rescue", RESCUE_EVERY):
+                with timing("rescue"):
+                    result.lost = self.rescuer.run_once()
+            if self._periodic("prune", PRUNE_EVERY):
+                with timing("prune"):
+                    result.pruned = self.pruner.run_once()
+        finally:
+            self.metrics.count(result)  # what got done, even when a pass failed
         return result
 
     def _dispatch_due(self, result: PassResult) -> None:
@@ -101,6 +119,7 @@ class Scheduler:
         try:
             while not self.stopping.is_set():
                 queued, skipped = self.dispatcher.claim_committed()
+                result.claimed += len(queued) + skipped
                 result.skipped += skipped
                 if sending is not None:
                     marking.append(sending.result())

@@ -58,6 +58,12 @@ class Settings:
     login_failures_per_user: int = 10
     http_denied_networks: str = ""
     log_format: str = "text"
+    # Where prometheus-client's multiprocess mode keeps each API process's values (set by
+    # gunicorn.conf.py); None: one process, values in memory.
+    prometheus_multiproc_dir: str | None = None
+    # The scheduler's metrics server; port 0 turns it off.
+    scheduler_metrics_host: str = "0.0.0.0"  # noqa: S104 (Prometheus scrapes from elsewhere)
+    scheduler_metrics_port: int = 9192
 
     @property
     def production(self) -> bool:
@@ -161,8 +167,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         login_attempts_per_minute=int(_number(environ, "CHRONOS_LOGIN_ATTEMPTS_PER_MINUTE", 60, 1)),
         login_failures_per_user=int(_number(environ, "CHRONOS_LOGIN_FAILURES_PER_USER", 10, 1)),
         http_denied_networks=_networks(environ, "CHRONOS_HTTP_DENIED_NETWORKS"),
+        prometheus_multiproc_dir=environ.get("PROMETHEUS_MULTIPROC_DIR") or None,
+        scheduler_metrics_host=environ.get("CHRONOS_SCHEDULER_METRICS_HOST") or "0.0.0.0",  # noqa: S104
+        scheduler_metrics_port=_port(environ, "CHRONOS_SCHEDULER_METRICS_PORT", 9192),
         log_format=load_log_format(environ),
     )
+
+
+def _port(environ: Mapping[str, str], name: str, default: int) -> int:
+    value = _number(environ, name, default, 0)
+    if value != int(value) or value > 65535:
+        raise SettingsError(f"{name}: expected a TCP port (0 to 65535, 0 turns it off)")
+    return int(value)
 
 
 def load_log_format(environ: Mapping[str, str]) -> str:

@@ -13,6 +13,7 @@ import os
 from functools import cache
 
 import dramatiq
+from dramatiq.middleware import prometheus
 from sqlalchemy import Engine
 
 from shared import jobtypes
@@ -24,6 +25,7 @@ from shared.settings import load_log_format, load_settings
 from worker import handlers
 from worker.execution import Executor, FlushOutcomes
 from worker.heartbeat import Heartbeat, InFlight
+from worker.metrics import RunMetrics
 from worker.signals import merge_duplicate_sigterms
 
 # Chronos retries are runs that users can see, with their own backoff; Dramatiq's own
@@ -50,10 +52,16 @@ def engine() -> Engine:
     )
 
 
+# Chronos's run metrics go where Dramatiq's Prometheus middleware keeps its own, so that
+# its exposition server (dramatiq_prom_port, 9191) shows both. Set before RunMetrics()
+# first imports prometheus-client, which picks where values live at that moment.
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = prometheus.DB_PATH
 clock = SystemClock()
 in_flight = InFlight()
 broker = make_broker(settings)
-executor = Executor(settings, engine, clock, in_flight)
+executor = Executor(settings, engine, clock, in_flight, RunMetrics())
+# Not among Dramatiq's default middleware: added here, with its exposition server.
+broker.add_middleware(prometheus.Prometheus())
 broker.add_middleware(FlushOutcomes(executor))
 broker.add_middleware(Heartbeat(in_flight, engine, clock, settings.heartbeat_seconds))
 dramatiq.set_broker(broker)

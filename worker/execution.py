@@ -42,6 +42,7 @@ from shared.settings import Settings
 from shared.states import ErrorKind, RunState
 from worker.batcher import Batcher
 from worker.heartbeat import InFlight
+from worker.metrics import RunMetrics
 
 log = logging.getLogger("chronos.worker")
 
@@ -94,12 +95,18 @@ class Executor:
     process's threads share one statement and one commit per batch."""
 
     def __init__(
-        self, settings: Settings, engine: Callable[[], Engine], clock: Clock, in_flight: InFlight
+        self,
+        settings: Settings,
+        engine: Callable[[], Engine],
+        clock: Clock,
+        in_flight: InFlight,
+        metrics: RunMetrics | None = None,
     ) -> None:
         self.settings = settings
         self._engine = engine
         self.clock = clock
         self.in_flight = in_flight
+        self.metrics = metrics if metrics is not None else RunMetrics()
         self.starter: Batcher[uuid.UUID, Row | None] = Batcher("chronos-starter", self._start)
         self.completer: Batcher[Outcome, bool] = Batcher(
             "chronos-completer", self._finish_patiently, max_pending=OUTCOMES_IN_HAND
@@ -112,15 +119,19 @@ class Executor:
     def _start(self, run_ids: Sequence[uuid.UUID]) -> list[Row | None]:
         # One statement, atomic on its own: in autocommit it is one round trip instead of
         # three (BEGIN, the statement, COMMIT).
+        now = self.clock.now()
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            rows = dispatch_repo.start_runs(conn, run_ids, worker_id(), self.clock.now())
+            rows = dispatch_repo.start_runs(conn, run_ids, worker_id(), now)
+        self.metrics.started(rows, now)
         started = {row["id"]: row for row in rows}
         # Two deliveries of one run in the same batch: only the first may run it.
         return [started.pop(run_id, None) for run_id in run_ids]
 
     def _finish(self, outcomes: Sequence[Outcome]) -> list[bool]:
+        now = self.clock.now()
         with self.engine.begin() as conn:
-            finished = record_outcomes(conn, outcomes, self.clock.now())
+            finished = record_outcomes(conn, outcomes, now)
+        self.metrics.finished(finished, now)
         recorded = {row["id"] for row in finished}
         return [outcome.run_id in recorded for outcome in outcomes]
 

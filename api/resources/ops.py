@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import threading
-from collections import Counter
 from typing import Any
 
 import falcon
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.openapi import openapi_json
 from api.resources.base import Resource
-from shared.repository import runs as run_repo
 
 
 class Health(Resource):
@@ -39,62 +37,18 @@ class Ready(Resource):
         resp.media = {"status": "ok"}
 
 
-class RequestCounter:
-    """Falcon middleware counting responses per route and status, for /metrics. The
-    counts are per gunicorn worker process, as Prometheus client libraries do without
-    their multiprocess mode."""
-
-    def __init__(self) -> None:
-        self.counts: Counter[tuple[str, str, str]] = Counter()
-        self.lock = threading.Lock()
-
-    def process_response(
-        self, req: falcon.Request, resp: falcon.Response, resource: Any, req_succeeded: bool
-    ) -> None:
-        route = req.uri_template or "unmatched"
-        key = (req.method, route, str(resp.status)[:3])
-        with self.lock:
-            self.counts[key] += 1
-
-
 class Metrics(Resource):
+    """Prometheus text, from prometheus-client's exposition (see :mod:`api.metrics`)."""
+
     auth_required = False
 
-    def __init__(self, *args: Any, counter: RequestCounter) -> None:
+    def __init__(self, *args: Any, registry: CollectorRegistry) -> None:
         super().__init__(*args)
-        self.counter = counter
+        self.registry = registry
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        lines = [
-            "# HELP chronos_http_requests_total HTTP responses by method, route and status.",
-            "# TYPE chronos_http_requests_total counter",
-        ]
-        with self.counter.lock:
-            counts = sorted(self.counter.counts.items())
-        for (method, route, status), count in counts:
-            lines.append(
-                f'chronos_http_requests_total{{method="{method}",route="{route}",'
-                f'status="{status}"}} {count}'
-            )
-        lines += [
-            "# HELP chronos_runs Runs in each live state.",
-            "# TYPE chronos_runs gauge",
-        ]
-        try:
-            with self.engine.connect() as conn:
-                by_state = run_repo.count_live_by_state(conn)
-            up = 1
-        except SQLAlchemyError:
-            by_state, up = {}, 0
-        for state in ("pending", "queued", "running"):
-            lines.append(f'chronos_runs{{state="{state}"}} {by_state.get(state, 0)}')
-        lines += [
-            "# HELP chronos_database_up Whether the last query to PostgreSQL succeeded.",
-            "# TYPE chronos_database_up gauge",
-            f"chronos_database_up {up}",
-        ]
-        resp.content_type = "text/plain; version=0.0.4; charset=utf-8"
-        resp.text = "\n".join(lines) + "\n"
+        resp.content_type = CONTENT_TYPE_PLAIN_0_0_4
+        resp.data = generate_latest(self.registry)
 
 
 class OpenAPI(Resource):

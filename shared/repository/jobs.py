@@ -281,3 +281,27 @@ def refresh_status(conn: Connection, job_ids: Sequence[uuid.UUID], now: datetime
     """
     if job_ids:
         conn.execute(REFRESH_STATUS, {"ids": list(job_ids), "now": now})
+
+
+COUNT_OVERDUE = text(
+    """
+    SELECT count(*) FROM jobs AS j
+    WHERE j.status IN ('scheduled', 'queued', 'running')
+      AND (j.repeat IS NOT NULL OR j.interval_seconds IS NOT NULL OR j.cron IS NOT NULL)
+      AND (
+        EXISTS (SELECT 1 FROM runs AS r WHERE r.job_id = j.id AND r.state = 'pending'
+                AND r.due_at < :due_before)
+        OR NOT EXISTS (SELECT 1 FROM runs AS r WHERE r.job_id = j.id
+                       AND r.state IN ('pending', 'queued', 'running'))
+      )
+    """
+)
+
+
+def count_overdue(conn: Connection, due_before: datetime) -> int:
+    """Recurring jobs that have stopped firing, for the overdue alarm: live (not paused,
+    finished or cancelled) with a pending run due before ``due_before`` that no scheduler
+    claimed, or with no live run at all, since a live recurring job always keeps its next
+    occurrence pending. One whose last occurrence is still queued or running is not
+    counted: its schedule may be used up (end_at, max_runs), and it ends with that run."""
+    return int(conn.scalar(COUNT_OVERDUE, {"due_before": due_before}) or 0)

@@ -9,7 +9,6 @@ each other's jobs, and each test's jobs are cancelled when it ends.
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 
 import pytest
@@ -17,17 +16,10 @@ import pytest
 from tests.conftest import sibling_database
 from tests.e2e.client import Client
 from tests.e2e.smtp_sink import SmtpSink
-from tests.e2e.stack import ACTIVE, VENV_BIN, Stack, running_stack
+from tests.e2e.stack import ACTIVE, VENV_BIN, Stack, free_port, running_stack
 from tests.e2e.target import Target
 
 JWT_SECRET = "e2e-secret-" + "k" * 40
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.hookimpl(wrapper=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -55,6 +56,13 @@ def tail(path: Path, lines: int) -> str:
     return "\n".join(kept[-lines:])
 
 
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 @dataclass
 class Process:
     name: str
@@ -62,6 +70,23 @@ class Process:
     log_path: Path
     log_file: IO[bytes]
     started_at: float
+    metrics_env: dict[str, str]
+
+    @property
+    def metrics_url(self) -> str | None:
+        """Where the worker's (Dramatiq's) or the scheduler's metrics server listens."""
+        port = self.metrics_env.get("dramatiq_prom_port") or self.metrics_env.get(
+            "CHRONOS_SCHEDULER_METRICS_PORT"
+        )
+        return f"http://127.0.0.1:{port}/metrics" if port else None
+
+    @property
+    def metrics_dir(self) -> Path | None:
+        """The multiprocess directory of the API (gunicorn) or the worker (Dramatiq)."""
+        directory = self.metrics_env.get("PROMETHEUS_MULTIPROC_DIR") or self.metrics_env.get(
+            "dramatiq_prom_db"
+        )
+        return Path(directory) if directory else None
 
     @property
     def pgid(self) -> int:
@@ -113,22 +138,42 @@ class Stack:
         if extra_args:
             command = f"{command} {extra_args}"
         log_path = self.log_dir / f"{name}-{len(self.history)}.log"
+        metrics_env = self._metrics_env(kind, log_path.with_suffix(".metrics"))
         log_file = log_path.open("wb")
         log_file.write(f"$ {command}\n".encode())
         log_file.flush()
         popen = subprocess.Popen(
             ["bash", "-c", command],
             cwd=ROOT,
-            env={**self.env, **(env or {})},
+            env={**self.env, **metrics_env, **(env or {})},
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        process = Process(name, popen, log_path, log_file, time.time())
+        process = Process(name, popen, log_path, log_file, time.time(), metrics_env)
         self.processes[name] = process
         self.history.append(process)
         return process
+
+    @staticmethod
+    def _metrics_env(kind: str, directory: Path) -> dict[str, str]:
+        """Each process its own metrics port and multiprocess directory: several stacks,
+        and several workers or schedulers of one stack, run side by side."""
+        if kind == "api":
+            return {"PROMETHEUS_MULTIPROC_DIR": str(directory)}
+        if kind == "worker":
+            return {
+                "dramatiq_prom_host": "127.0.0.1",
+                "dramatiq_prom_port": str(free_port()),
+                "dramatiq_prom_db": str(directory),
+            }
+        if kind == "scheduler":
+            return {
+                "CHRONOS_SCHEDULER_METRICS_HOST": "127.0.0.1",
+                "CHRONOS_SCHEDULER_METRICS_PORT": str(free_port()),
+            }
+        return {}
 
     def check_alive(self) -> None:
         for process in self.processes.values():

@@ -28,7 +28,7 @@ from sqlalchemy import Engine, text
 from shared.db import make_engine
 from tests.conftest import sibling_database
 from tests.e2e.client import Client, rfc3339
-from tests.e2e.stack import ACTIVE, VENV_BIN, Process, Stack, running_stack
+from tests.e2e.stack import ACTIVE, VENV_BIN, Process, Stack, free_port, running_stack
 from tests.e2e.target import Target
 from tests.e2e.waiting import Unmet, wait_for
 from tests.faults.invariants import Report, assert_invariants, unsettled
@@ -40,13 +40,6 @@ RABBIT_PORT = 5672
 PG_PORT = 5432
 RUN_ID_HEADER = "x-chronos-run-id"
 DROPPED = re.compile(r"run \S+ is not queued \(a duplicate, or cancelled\); dropped")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

@@ -51,6 +51,15 @@ def test_metrics_are_prometheus_text(client, admin):
     assert samples, result.text
     for line in samples:
         assert sample.match(line), line
+    # The contract's names (API.md, Operations).
+    for family in (
+        "chronos_http_requests_total",
+        "chronos_http_request_duration_seconds",
+        "chronos_runs",
+        "chronos_overdue_jobs",
+        "chronos_database_up",
+    ):
+        assert re.search(rf"^# TYPE {family} (counter|gauge|histogram)$", result.text, re.M), family
 
 
 @pytest.fixture

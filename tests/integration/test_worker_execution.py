@@ -297,3 +297,45 @@ def test_a_heartbeat_refreshes_every_run_in_flight_in_one_statement(world: World
     assert {world.run(run_id)["heartbeat_at"] for run_id in run_ids} == {world.now}
     assert world.runs(outsider)[0]["heartbeat_at"] == world.at(0)
     assert all(not ctx.cancelled.is_set() for ctx in in_flight.snapshot().values())
+
+
+def test_the_run_metrics_follow_what_was_written(world: World) -> None:
+    worker = Worker(world)
+    registry = worker.executor.metrics.registry
+    queue = world.settings.queues[0]
+    succeeding = world.submit(type="noop")
+    first = worker.take()
+    world.clock.advance(2.5)  # each run starts 2.5 s after it was scheduled
+    worker.execute(first)
+    world.submit(type="fail", payload={"message": "boom"})
+    second = worker.take()
+    world.clock.advance(2.5)
+    worker.execute(second)
+    worker.execute(first)  # a duplicate delivery starts and finishes nothing
+
+    def sample(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, {"queue": queue, **labels})
+
+    assert sample("chronos_runs_finished_total", type="noop", state="succeeded") == 1
+    assert sample("chronos_runs_finished_total", type="fail", state="failed") == 1
+    assert sample("chronos_run_lag_seconds_count") == 2
+    assert sample("chronos_run_lag_seconds_sum") == pytest.approx(5.0)
+    assert sample("chronos_run_lag_seconds_bucket", le="1.0") == 0
+    assert sample("chronos_run_lag_seconds_bucket", le="2.5") == 2
+    [run] = world.runs(succeeding)
+    held = (run["finished_at"] - run["started_at"]).total_seconds()
+    assert sample("chronos_run_duration_seconds_count", type="noop") == 1
+    assert sample("chronos_run_duration_seconds_sum", type="noop") == pytest.approx(held)
+
+
+def test_a_metric_that_cannot_be_recorded_raises_nothing(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An error there would reach the starter's callers, who would drop started runs."""
+    metrics = Worker(world).executor.metrics
+    metrics.started([{"queue": "default", "scheduled_for": None}], world.now)
+    metrics.finished([{"queue": "default", "type": "noop", "state": "succeeded"}], world.now)
+    warnings = [
+        record.getMessage() for record in caplog.records if "not recorded" in record.getMessage()
+    ]
+    assert len(warnings) == 2, warnings

@@ -365,3 +365,21 @@ def test_empty_booleans_mean_the_default() -> None:
 
 def test_settings_error_is_a_value_error() -> None:
     assert issubclass(SettingsError, ValueError)
+
+
+def test_scheduler_metrics_port_defaults_to_9192_and_zero_turns_it_off():
+    assert load_settings({}).scheduler_metrics_port == 9192
+    assert load_settings({"CHRONOS_SCHEDULER_METRICS_PORT": "0"}).scheduler_metrics_port == 0
+    assert load_settings({"CHRONOS_SCHEDULER_METRICS_PORT": "9300"}).scheduler_metrics_port == 9300
+
+
+@pytest.mark.parametrize("raw", ["70000", "-1", "9192.5", "port"])
+def test_scheduler_metrics_port_must_be_a_port(raw):
+    with pytest.raises(SettingsError, match="CHRONOS_SCHEDULER_METRICS_PORT"):
+        load_settings({"CHRONOS_SCHEDULER_METRICS_PORT": raw})
+
+
+def test_the_multiprocess_directory_is_prometheus_clients_own_variable():
+    assert load_settings({}).prometheus_multiproc_dir is None
+    settings = load_settings({"PROMETHEUS_MULTIPROC_DIR": "/run/chronos-metrics"})
+    assert settings.prometheus_multiproc_dir == "/run/chronos-metrics"
