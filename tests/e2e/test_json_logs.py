@@ -22,9 +22,12 @@ from tests.e2e.loud_jobs import HANDLER_LINE, LIBRARY_LINE
 from tests.e2e.stack import Stack, running_stack
 from tests.e2e.waiting import wait_for
 
-# The Dramatiq CLI's parent process never imports Chronos, so its few lines ("booting
-# up", "sending signal") keep Dramatiq's own format; its worker processes' lines are ours.
-DRAMATIQ_PARENT = re.compile(r"^\[[^]]+\] \[PID \d+\] \[\w+\] \[dramatiq\.MainProcess\] ")
+# The Dramatiq CLI's parent process, and the process it forks to serve the Prometheus
+# metrics, never import Chronos, so their few lines ("booting up", "ready for action")
+# keep Dramatiq's own format; its worker processes' lines are ours.
+DRAMATIQ_PARENT = re.compile(
+    r"^\[[^]]+\] \[PID \d+\] \[\w+\] \[dramatiq\.(MainProcess|ForkProcess\(\d+\))\] "
+)
 JSON_GUNICORN = "--logger-class api.gunicorn_logs.JsonLogger"
 
 
