@@ -30,7 +30,7 @@ from scheduler.publisher import Outgoing, Publisher, PublishError
 from shared.broker import run_message
 from shared.claim_plan import ClaimedRun, plan_claim
 from shared.clock import Clock
-from shared.lifecycle import schedule_of
+from shared.jobs import schedule_of
 from shared.repository import Row
 from shared.repository import dispatch as dispatch_repo
 from shared.repository import jobs as job_repo

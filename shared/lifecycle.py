@@ -19,12 +19,12 @@ from sqlalchemy.exc import IntegrityError
 
 from shared import recurrence
 from shared.errors import Conflict, NotFound, ValidationError
+from shared.jobs import JobSpec, schedule_of
 from shared.recurrence import Schedule
 from shared.repository import Row
 from shared.repository import jobs as job_repo
 from shared.repository import runs as run_repo
 from shared.states import FINAL_JOB_STATUSES, FINISHED_JOB_STATUSES, JobStatus, RunOrigin
-from shared.validation import JobSpec
 
 # A run due within this horizon wakes the schedulers at once; later ones are found by
 # the scheduler's own sleep-until-next-due.
@@ -38,18 +38,6 @@ class JobView:
     job: Row
     next_run_at: datetime | None
     last_run: Row | None
-
-
-def schedule_of(job: Row) -> Schedule:
-    return Schedule(
-        run_at=job["run_at"],
-        repeat=job["repeat"],
-        interval_seconds=job["interval_seconds"],
-        cron=job["cron"],
-        timezone=job["timezone"],
-        end_at=job["end_at"],
-        max_runs=job["max_runs"],
-    )
 
 
 def views(conn: Connection, jobs: Sequence[Row]) -> list[JobView]:

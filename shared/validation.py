@@ -1,5 +1,6 @@
-"""Request bodies into typed specs: the schema models check the shape, and this module
-adds the rules a schema cannot state. Pure: no I/O, ``now`` is passed in.
+"""Request bodies into typed specs (:class:`~shared.jobs.JobSpec`): the schema models
+check the shape, and this module adds the rules a schema cannot state. Pure: no I/O, ``now``
+is passed in.
 
 Every error names the field at fault (``schedule.cron: expected 5 fields, got 3``), so a
 client can fix its request without reading our code. What only this module checks, the
@@ -11,7 +12,6 @@ and who may submit which job type.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -21,6 +21,7 @@ from pydantic_core import PydanticCustomError
 
 from shared import jobtypes
 from shared.errors import Forbidden, ValidationError
+from shared.jobs import JobSpec
 from shared.recurrence import (
     Schedule,
     ScheduleError,
@@ -35,24 +36,6 @@ from shared.schemas.fields import parse_time as _parse_time
 from shared.schemas.jobs import RECURRENCE_FIELDS, ScheduleInput, SubmitFields, submit_variant
 
 MAX_PAST = timedelta(minutes=5)
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    """A valid submit body, with every default filled in."""
-
-    name: str
-    type: str
-    payload: dict[str, Any]
-    queue: str
-    priority: int
-    schedule: Schedule
-    first_due: datetime
-    max_attempts: int
-    retry_backoff_seconds: int
-    timeout_seconds: int
-    misfire_policy: str
-    overlap_policy: str
 
 
 def check_field(rule: Rule, value: Any, field: str) -> Any:

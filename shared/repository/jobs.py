@@ -9,10 +9,10 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from shared.jobs import JobSpec
 from shared.recurrence import Schedule
 from shared.repository import Row, as_json
 from shared.repository.runs import NOTIFY_CHANNEL
-from shared.validation import JobSpec
 
 JOB_COLUMNS = (
     "id, owner_id, name, type, payload, queue, priority, run_at, repeat, interval_seconds, "

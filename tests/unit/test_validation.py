@@ -11,9 +11,9 @@ import pytest
 from shared import jobtypes
 from shared.clock import FixedClock, format_time
 from shared.errors import Forbidden, ValidationError
+from shared.jobs import JobSpec
 from shared.recurrence import Schedule
 from shared.validation import (
-    JobSpec,
     parse_email,
     parse_password,
     parse_schedule,
