@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import falcon
@@ -13,6 +14,11 @@ from shared.text import UNSTORABLE
 
 # Deeper nesting is refused rather than risk Python's recursion limit in json.
 MAX_DEPTH = 64
+# What in a body's text can decode to something PostgreSQL cannot store: an escaped NUL or
+# UTF-16 surrogate, or a number too large for a float (1e999, or 309 digits and more). JSON
+# text cannot carry them otherwise (a raw control character or an unpaired surrogate is
+# not valid JSON text), so a body without any of these is not walked value by value.
+MAY_BE_UNSTORABLE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])|[eE]\+?\d{3}|\d{300}")
 
 
 def _depth_ok(raw: bytes) -> bool:
@@ -70,7 +76,8 @@ def read_json(req: falcon.Request, max_bytes: int) -> dict[str, Any]:
         raise ValidationError("body", f"not valid JSON ({error.__class__.__name__})") from None
     if not isinstance(body, dict):
         raise ValidationError("body", "expected a JSON object")
-    reject_unstorable(body, "")
+    if MAY_BE_UNSTORABLE.search(raw):
+        reject_unstorable(body, "")
     return body
 
 

@@ -19,6 +19,7 @@ from shared.run_context import JobFailed, Payload, RunContext
 from shared.schemas import payloads
 from shared.schemas.errors import translate
 
+SCALARS = (str, int, float, bool, type(None))
 Validator = Callable[[Mapping[str, Any]], Payload]
 Handler = Callable[[Payload, RunContext], Mapping[str, Any] | None]
 
@@ -31,12 +32,19 @@ class PayloadValidator:
 
     def __init__(self, model: type[pydantic.BaseModel]) -> None:
         self.model = model
+        self._empty: Payload | None = None
 
     def __call__(self, payload: Mapping[str, Any]) -> Payload:
+        if not payload and self._empty is not None:
+            # An empty payload (most submits of most types) always stores the same.
+            return dict(self._empty)
         try:
-            return self.store(self.model.model_validate(payload))
+            stored = self.store(self.model.model_validate(payload))
         except pydantic.ValidationError as error:
             raise translate(error) from None
+        if not payload and all(isinstance(value, SCALARS) for value in stored.values()):
+            self._empty = dict(stored)
+        return stored
 
     def store(self, checked: pydantic.BaseModel) -> Payload:
         if isinstance(checked, payloads.Payload):

@@ -323,6 +323,6 @@ class NullMeansDefault(Closed):
     @model_validator(mode="before")
     @classmethod
     def _drop_nulls(cls, raw: Any) -> Any:
-        if isinstance(raw, dict):
+        if isinstance(raw, dict) and None in raw.values():
             return {key: value for key, value in raw.items() if value is not None}
         return raw
