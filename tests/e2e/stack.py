@@ -329,3 +329,28 @@ def running_stack(
     finally:
         stack.stop()
         stack.delete_queues()
+
+
+@contextlib.contextmanager
+def own_stack(
+    stack_env: dict[str, str],
+    database_url: str,
+    name: str,
+    log_dir: Path,
+    env: dict[str, str] | None = None,
+    procfile_extras: dict[str, str] | None = None,
+) -> Iterator[Stack]:
+    """A running stack with a database, a queue prefix and an API port of its own, so
+    that what a module counts or reads is only its own; ``env`` adds to its settings."""
+    from tests.conftest import sibling_database
+
+    with sibling_database(database_url, name) as own_database:
+        settings = {
+            **stack_env,
+            "CHRONOS_DATABASE_URL": own_database,
+            "CHRONOS_QUEUE_PREFIX": f"{stack_env['CHRONOS_QUEUE_PREFIX']}{name}.",
+            "CHRONOS_API_BIND": f"127.0.0.1:{free_port()}",
+            **(env or {}),
+        }
+        with running_stack(settings, log_dir, procfile_extras) as stack:
+            yield stack

@@ -15,11 +15,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import sibling_database
 from tests.e2e.client import Client
-from tests.e2e.conftest import free_port
 from tests.e2e.loud_jobs import HANDLER_LINE, LIBRARY_LINE
-from tests.e2e.stack import Stack, running_stack
+from tests.e2e.stack import Stack, own_stack
 from tests.e2e.waiting import wait_for
 
 # The Dramatiq CLI's parent process, and the process it forks to serve the Prometheus
@@ -35,21 +33,13 @@ JSON_GUNICORN = "--logger-class api.gunicorn_logs.JsonLogger"
 def json_stack(
     stack_env: dict[str, str],
     database_url: str,
-    queue_prefix: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
-    with sibling_database(database_url, "jsonlogs") as own_database:
-        env = {
-            **stack_env,
-            "CHRONOS_DATABASE_URL": own_database,
-            "CHRONOS_QUEUE_PREFIX": f"{queue_prefix}jsonlogs.",
-            "CHRONOS_API_BIND": f"127.0.0.1:{free_port()}",
-            "CHRONOS_LOG_FORMAT": "json",
-            "CHRONOS_JOB_MODULES": "tests.e2e.loud_jobs",
-        }
-        log_dir = tmp_path_factory.mktemp("chronos-json-logs")
-        with running_stack(env, log_dir, procfile_extras={"api": JSON_GUNICORN}) as stack:
-            yield stack
+    env = {"CHRONOS_LOG_FORMAT": "json", "CHRONOS_JOB_MODULES": "tests.e2e.loud_jobs"}
+    log_dir = tmp_path_factory.mktemp("chronos-json-logs")
+    extras = {"api": JSON_GUNICORN}
+    with own_stack(stack_env, database_url, "jsonlogs", log_dir, env, extras) as stack:
+        yield stack
 
 
 def log_lines(stack: Stack, name: str) -> list[str]:

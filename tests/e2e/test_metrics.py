@@ -20,10 +20,9 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import sibling_database
 from tests.e2e.client import Client
 from tests.e2e.flow import wait_status
-from tests.e2e.stack import Stack, free_port, running_stack
+from tests.e2e.stack import Stack, own_stack
 from tests.e2e.waiting import wait_for
 from tests.ops_metrics import docs_metrics, missing_from_scrape, scraped_names
 
@@ -60,16 +59,10 @@ def metrics_stack(
     stack_env: dict[str, str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
-    with sibling_database(database_url, "e2e_metrics") as own_database:
-        env = {
-            **stack_env,
-            "CHRONOS_DATABASE_URL": own_database,
-            "CHRONOS_QUEUE_PREFIX": f"{stack_env['CHRONOS_QUEUE_PREFIX']}metrics.",
-            "CHRONOS_API_BIND": f"127.0.0.1:{free_port()}",
-            "CHRONOS_API_WORKERS": str(API_WORKERS),
-        }
-        with running_stack(env, tmp_path_factory.mktemp("chronos-metrics-logs")) as stack:
-            yield stack
+    env = {"CHRONOS_API_WORKERS": str(API_WORKERS)}
+    log_dir = tmp_path_factory.mktemp("chronos-metrics-logs")
+    with own_stack(stack_env, database_url, "metrics", log_dir, env) as stack:
+        yield stack
 
 
 HEALTH = {"method": "GET", "route": "/health", "status": "200"}
