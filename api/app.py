@@ -57,13 +57,13 @@ def create_app(
     app.add_error_handler(OperationalError, handle_database_down)
 
     deps = (settings, engine, clock)
-    user_item = users.UserItem(*deps)
     login_throttle = LoginThrottle(
         engine,
         per_address=settings.login_attempts_per_minute,
         failures_per_username=settings.login_failures_per_user,
     )
     signup_throttle = SignupThrottle(engine, per_minute=settings.signups_per_minute)
+    user_item = users.UserItem(*deps, throttle=login_throttle)
     app.add_route("/users/create", users.UserCreate(*deps, throttle=signup_throttle))
     app.add_route(
         "/auth/token",

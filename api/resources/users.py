@@ -109,6 +109,10 @@ class Token(Resource):
 class UserItem(Resource):
     """One user. Another user's id is 404, not 403: existence is never revealed."""
 
+    def __init__(self, *args: Any, throttle: LoginThrottle) -> None:
+        super().__init__(*args)
+        self.throttle = throttle
+
     def _visible(self, req: falcon.Request, user_id: uuid.UUID) -> None:
         me = current_user(req)
         if me.id != user_id and not me.is_admin:
@@ -149,11 +153,16 @@ class UserItem(Resource):
     ) -> None:
         if current_password is None:
             raise ValidationError("current_password", "required to change your own password")
+        # A guess at the current password is a guess at a login: the same counters, so a
+        # stolen token does not open an unthrottled way to the password.
+        address, username = req.remote_addr or "unknown", current_user(req).username
+        self.throttle.before_attempt(address, username, self.clock.now())
         with self.transaction(req) as conn:
             user = user_repo.get_user(conn, user_id)
         # The hash is checked outside the transaction: it takes a tenth of a second.
         if user is None or not verify_password(user["password_hash"], current_password):
             raise Forbidden("current_password: wrong password")
+        self.throttle.after_success(address, username)
 
     def on_delete_delete(
         self, req: falcon.Request, resp: falcon.Response, user_id: uuid.UUID

@@ -81,6 +81,17 @@ def test_changing_your_own_password_needs_the_current_one(
     assert me(client, user) == 200  # nothing changed
 
 
+def test_guesses_at_the_current_password_are_throttled_like_logins(
+    settings: Settings, engine: Engine, user: Account
+) -> None:
+    """A stolen token gives no unthrottled way to guess the password."""
+    limited = dataclasses.replace(settings, login_failures_per_user=2)
+    client = testing.TestClient(create_app(limited, engine=engine))
+    body = {"password": "a brand new password", "current_password": "a wrong guess"}
+    statuses = [update(client, user, user.id, body).status_code for _ in range(3)]
+    assert statuses == [403, 403, 429]
+
+
 def test_an_admin_resets_another_users_password_without_it(
     client: testing.TestClient, user: Account, admin: Account
 ) -> None:
