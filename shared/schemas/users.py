@@ -85,7 +85,8 @@ class UserCreated(BaseModel):
 class TokenResponse(BaseModel):
     access_token: str = Field(
         description=(
-            "A JWT (HS256) carrying `sub` (the user id), `role`, `iat` and `exp`. Send it as "
+            "A JWT (HS256) carrying `sub` (the user id), `role`, `ver` (the account's token "
+            "version: a password or role change ends the token), `iat` and `exp`. Send it as "
             "`Authorization: Bearer <token>`."
         )
     )
