@@ -1,8 +1,13 @@
-"""Create the first admin, or promote a user: ``python -m api.admin USERNAME``.
+"""Create an admin: ``python -m api.admin USERNAME [--promote-existing]``.
 
-The password is read from CHRONOS_ADMIN_PASSWORD, or asked for at a prompt. An existing
-user is promoted to admin (and given the new password only if one was supplied through
-the environment).
+The password is read from CHRONOS_ADMIN_PASSWORD, or asked for at a prompt.
+
+Registration is open, and the API may take traffic before this runs, so a username
+that already exists may belong to whoever registered it first. It is therefore never
+promoted silently: the tool shows when the account was created and its email, and
+promotes it only with ``--promote-existing`` or a "yes" at the prompt, and then always
+sets the new password (which also ends the account's earlier tokens). Otherwise it
+refuses, with exit status 1.
 """
 
 from __future__ import annotations
@@ -11,20 +16,37 @@ import argparse
 import getpass
 import os
 import sys
+from collections.abc import Callable
 
 from api.auth import hash_password
 from shared.clock import SystemClock
 from shared.db import make_engine
 from shared.errors import ChronosError
+from shared.repository import Row
 from shared.repository import users as user_repo
 from shared.settings import load_settings
 from shared.states import Role
 from shared.validation import parse_password, parse_username
 
 
-def main(argv: list[str] | None = None) -> int:
+def _describe(user: Row) -> str:
+    created = user["created_at"].isoformat(timespec="seconds")
+    return f"{user['username']!r} (created {created}, email {user['email'] or 'none'})"
+
+
+def main(
+    argv: list[str] | None = None,
+    *,
+    ask: Callable[[str], str] = input,
+    interactive: Callable[[], bool] = sys.stdin.isatty,
+) -> int:
     parser = argparse.ArgumentParser(prog="python -m api.admin", description=__doc__)
     parser.add_argument("username")
+    parser.add_argument(
+        "--promote-existing",
+        action="store_true",
+        help="if the user exists, make it an admin and set its password",
+    )
     args = parser.parse_args(argv)
     settings = load_settings()
     now = SystemClock().now()
@@ -35,11 +57,27 @@ def main(argv: list[str] | None = None) -> int:
         with engine.begin() as conn:
             existing = user_repo.find_user_by_username(conn, username)
             if existing is not None:
-                changes: dict[str, str] = {"role": Role.ADMIN}
-                if env_password:
-                    changes["password_hash"] = hash_password(parse_password(env_password))
+                print(f"the user {_describe(existing)} already exists")
+                if not args.promote_existing:
+                    answer = (
+                        ask("Promote it to admin and set a new password? [y/N] ")
+                        if (interactive())
+                        else ""
+                    )
+                    if answer.strip().lower() not in {"y", "yes"}:
+                        print(
+                            f"error: {username!r} exists and was not promoted; pass "
+                            "--promote-existing if that account is yours",
+                            file=sys.stderr,
+                        )
+                        return 1
+                password = env_password or getpass.getpass(f"New password for {username}: ")
+                changes = {
+                    "role": Role.ADMIN,
+                    "password_hash": hash_password(parse_password(password)),
+                }
                 user_repo.update_user(conn, existing["id"], changes, now)
-                print(f"{username} is now an admin")
+                print(f"{existing['username']} is now an admin, with the new password")
                 return 0
             password = env_password or getpass.getpass(f"Password for {username}: ")
             user_repo.insert_user(

@@ -24,7 +24,7 @@ from api.errors import (
 )
 from api.request_id import RequestId
 from api.resources import jobs, ops, users
-from api.throttle import LoginThrottle
+from api.throttle import LoginThrottle, SignupThrottle
 from shared import jobtypes
 from shared.clock import Clock, SystemClock
 from shared.db import make_engine
@@ -57,18 +57,17 @@ def create_app(
     app.add_error_handler(OperationalError, handle_database_down)
 
     deps = (settings, engine, clock)
-    user_item = users.UserItem(*deps)
-    app.add_route("/users/create", users.UserCreate(*deps))
+    login_throttle = LoginThrottle(
+        engine,
+        per_address=settings.login_attempts_per_minute,
+        failures_per_username=settings.login_failures_per_user,
+    )
+    signup_throttle = SignupThrottle(engine, per_minute=settings.signups_per_minute)
+    user_item = users.UserItem(*deps, throttle=login_throttle)
+    app.add_route("/users/create", users.UserCreate(*deps, throttle=signup_throttle))
     app.add_route(
         "/auth/token",
-        users.Token(
-            *deps,
-            throttle=LoginThrottle(
-                engine,
-                per_address=settings.login_attempts_per_minute,
-                failures_per_username=settings.login_failures_per_user,
-            ),
-        ),
+        users.Token(*deps, throttle=login_throttle),
     )
     app.add_route("/users/{user_id:uuid}", user_item)
     app.add_route("/users/{user_id:uuid}/update", user_item, suffix="update")

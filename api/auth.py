@@ -14,9 +14,10 @@ import falcon
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from shared.errors import Unauthorized
+from shared.repository import Row
 from shared.repository import users as user_repo
 from shared.settings import Settings
 
@@ -38,40 +39,83 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
-def issue_token(settings: Settings, user_id: uuid.UUID, role: str, now: datetime) -> str:
+def issue_token(
+    settings: Settings, user_id: uuid.UUID, role: str, now: datetime, version: int = 0
+) -> str:
+    """A token for the user. ``ver`` is the user's ``token_version`` when it was issued:
+    a password or role change raises the stored one and so ends this token."""
     claims = {
         "sub": str(user_id),
         "role": role,
+        "ver": version,
         "iat": int(now.timestamp()),
         "exp": int((now + timedelta(seconds=settings.token_ttl_seconds)).timestamp()),
     }
     return jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM)
 
 
-def token_subject(settings: Settings, token: str) -> uuid.UUID:
-    """The user id a valid token names. Only HS256; ``exp``, ``iat`` and ``sub`` required."""
+# Hosts' clocks differ: a token issued by one API host a few seconds "in the future" of
+# another must not be refused there (an ``iat`` ahead of the clock), nor one expire early.
+LEEWAY_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    subject: uuid.UUID
+    version: int
+
+
+def token_claims(settings: Settings, token: str) -> TokenClaims:
+    """The user id and token version of a valid token. Only HS256; ``exp``, ``iat`` and
+    ``sub`` required. Compare ``version`` with the user row's: see :func:`authenticated`."""
     try:
-        subject, expires = _verified(settings.jwt_secret, token)
+        subject, expires, version = _verified(settings.jwt_secret, token)
     except jwt.ExpiredSignatureError:
         raise Unauthorized("Authorization: the token has expired") from None
     except (jwt.InvalidTokenError, ValueError, TypeError):
         raise Unauthorized("Authorization: the token is invalid") from None
-    if expires <= time.time():  # a remembered token expires like any other
+    if expires + LEEWAY_SECONDS <= time.time():  # a remembered token expires like any other
         raise Unauthorized("Authorization: the token has expired")
-    return subject
+    return TokenClaims(subject, version)
+
+
+def token_subject(settings: Settings, token: str) -> uuid.UUID:
+    """The user id a valid token names (its version unchecked)."""
+    return token_claims(settings, token).subject
+
+
+def authenticated(conn: Connection, claims: TokenClaims) -> Row:
+    """The token's user, read fresh: 401 if the account is gone, or if the token predates
+    the account's last password or role change (its version is behind the row's). The
+    verified-token cache above cannot remember a revocation, so this check is made
+    against the row on every request."""
+    user = user_repo.get_user(conn, claims.subject)
+    if user is None:
+        raise Unauthorized("Authorization: the token's user no longer exists")
+    if user["token_version"] != claims.version:
+        raise Unauthorized("Authorization: the token was revoked; sign in again")
+    return user
 
 
 @lru_cache(maxsize=4096)
-def _verified(secret: str, token: str) -> tuple[uuid.UUID, float]:
-    """A token's subject and expiry, remembered once its signature checked out.
+def _verified(secret: str, token: str) -> tuple[uuid.UUID, float, int]:
+    """A token's subject, expiry and version, remembered once its signature checked out.
 
     Clients send the same token with every request, and checking it was a tenth of a
     submit's CPU. Only valid tokens are remembered (a failure raises, and lru_cache keeps
-    no exceptions), keyed by the whole token, so a changed byte is checked afresh."""
+    no exceptions), keyed by the whole token, so a changed byte is checked afresh. A
+    token from before versions existed has no ``ver``: it is version 0."""
     claims = jwt.decode(
-        token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "iat", "sub"]}
+        token,
+        secret,
+        algorithms=[ALGORITHM],
+        options={"require": ["exp", "iat", "sub"]},
+        leeway=LEEWAY_SECONDS,
     )
-    return uuid.UUID(str(claims["sub"])), float(claims["exp"])
+    version = claims.get("ver", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise jwt.InvalidTokenError("ver: expected an integer")
+    return uuid.UUID(str(claims["sub"])), float(claims["exp"]), version
 
 
 @dataclass(frozen=True)
@@ -88,8 +132,10 @@ class CurrentUser:
 class Authentication:
     """Falcon middleware: every resource needs a bearer token unless it sets
     ``auth_required = False``. The user must still exist; their role is read from the
-    database, so a demotion takes effect at once. The connection that read the user
-    stays with the request (``req.context.conn``) and is closed with the response."""
+    database, so a demotion takes effect at once, and the token's version must match the
+    row's, so a password or role change ends older tokens (no extra query: the same row).
+    The connection that read the user stays with the request (``req.context.conn``) and
+    is closed with the response."""
 
     def __init__(self, settings: Settings, engine: Engine) -> None:
         self.settings = settings
@@ -104,14 +150,12 @@ class Authentication:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("Authorization: a bearer token is required")
-        user_id = token_subject(self.settings, token.strip())
+        claims = token_claims(self.settings, token.strip())
         # The request keeps this connection: the resource works in the same transaction
         # (Resource.transaction), which saves a checkout and a round trip or three.
         conn = self.engine.connect()
         req.context.conn = conn
-        user = user_repo.get_user(conn, user_id)
-        if user is None:
-            raise Unauthorized("Authorization: the token's user no longer exists")
+        user = authenticated(conn, claims)
         req.context.user = CurrentUser(user["id"], user["username"], user["role"])
 
     def process_response(

@@ -335,7 +335,12 @@ def user_paths(max_body_bytes: int) -> dict[str, Schema]:
                         "Registration is closed (`CHRONOS_OPEN_REGISTRATION=false`) and the "
                         "token is not an admin's."
                     ),
-                    "409": error("The username is taken."),
+                    "409": error("The username is taken (compared after NFKC and case folding)."),
+                    "429": error(
+                        "Too many sign-ups from this address (`CHRONOS_SIGNUPS_PER_MINUTE`); "
+                        "wait for `Retry-After` seconds.",
+                        "Retry-After",
+                    ),
                 },
                 description=(
                     "Open to anyone by default. With `CHRONOS_OPEN_REGISTRATION=false` only an "
@@ -360,7 +365,9 @@ def user_paths(max_body_bytes: int) -> dict[str, Schema]:
                         "WWW-Authenticate",
                     ),
                     "429": error(
-                        "Too many attempts; wait for `Retry-After` seconds.", "Retry-After"
+                        "Too many attempts from this address, or too many failures for this "
+                        "username from this address; wait for `Retry-After` seconds.",
+                        "Retry-After",
                     ),
                 },
                 body=json_body("Credentials", "The user's username and password."),
@@ -384,11 +391,20 @@ def user_paths(max_body_bytes: int) -> dict[str, Schema]:
                 {
                     "200": ok("The user, changed.", "User"),
                     **body_errors(max_body_bytes, "username, email, password or role"),
-                    "403": error("A user who is not an admin tried to set `role`."),
+                    "403": error(
+                        "A user who is not an admin tried to set `role`, or a user changing "
+                        "their own password sent a wrong `current_password`."
+                    ),
                     "404": not_found("user"),
-                    "409": error("The new username is taken."),
+                    "409": error(
+                        "The new username is taken, or this is the last admin demoting itself."
+                    ),
                 },
-                description="A new password is hashed again. Only an admin may set `role`.",
+                description=(
+                    "A new password is hashed again. Only an admin may set `role`. Changing "
+                    "your own password needs `current_password`. A password change, or a "
+                    "change of role, ends every token issued before it (`401`)."
+                ),
                 parameters=[path_id("user_id", "user")],
                 body=json_body("UserUpdate", "The fields to change."),
             )
@@ -401,10 +417,13 @@ def user_paths(max_body_bytes: int) -> dict[str, Schema]:
                 {
                     "204": {"description": "The user, their jobs and their runs are deleted."},
                     "404": not_found("user"),
+                    "409": error("This is the last admin."),
                 },
                 description=(
                     "Cancels all of the user's jobs (running runs are interrupted), then "
-                    "deletes the user, their jobs and their runs."
+                    "deletes the user, their jobs and their runs. The account and its tokens "
+                    "end at once; a long run history is purged in batches, partly after the "
+                    "response."
                 ),
                 parameters=[path_id("user_id", "user")],
             )

@@ -167,6 +167,7 @@ def chronos_env(ctx: BenchContext, args: argparse.Namespace) -> dict[str, str]:
         CHRONOS_HEARTBEAT_SECONDS=str(HEARTBEAT_SECONDS),
         CHRONOS_MISFIRE_GRACE_SECONDS=str(MISFIRE_GRACE_SECONDS),
         CHRONOS_LOGIN_ATTEMPTS_PER_MINUTE="100000",
+        CHRONOS_SIGNUPS_PER_MINUTE="100000",
     )
 
 

@@ -60,7 +60,8 @@ class User(Base):
     __tablename__ = "users"
     __table_args__ = (
         CheckConstraint(_one_of("role", Role), name="role"),
-        Index("uq_users_username_lower", text("lower(username)"), unique=True),
+        # Python folds (shared.usernames); the database only compares what it stored.
+        Index("uq_users_username_folded", "username_folded", unique=True),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
@@ -70,6 +71,14 @@ class User(Base):
     role: Mapped[str] = mapped_column(Text, server_default=Role.USER.value)
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     updated_at: Mapped[datetime] = mapped_column(Timestamp)
+    # NULL only for a deleted account whose history is still being purged: its name is
+    # free again at once.
+    username_folded: Mapped[str | None] = mapped_column(Text)
+    # Carried in every token as ``ver``; raised by a password or role change, which so
+    # ends every token issued before it.
+    token_version: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # Set when the account is deleted but its runs are too many to purge in the request.
+    deleted_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
 
 class Job(Base):

@@ -64,6 +64,11 @@ class Settings:
     # The scheduler's metrics server; port 0 turns it off.
     scheduler_metrics_host: str = "0.0.0.0"  # noqa: S104 (Prometheus scrapes from elsewhere)
     scheduler_metrics_port: int = 9192
+    # Sign-ups per client address per minute (each one costs an argon2 hash).
+    signups_per_minute: int = 10
+    # How long a DELETE of an account may spend purging run history before it answers;
+    # the rest is purged later (shared.accounts). Well below gunicorn's 30 s timeout.
+    account_purge_seconds: float = 10.0
 
     @property
     def production(self) -> bool:
@@ -171,6 +176,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         scheduler_metrics_host=environ.get("CHRONOS_SCHEDULER_METRICS_HOST") or "0.0.0.0",  # noqa: S104
         scheduler_metrics_port=_port(environ, "CHRONOS_SCHEDULER_METRICS_PORT", 9192),
         log_format=load_log_format(environ),
+        signups_per_minute=int(_number(environ, "CHRONOS_SIGNUPS_PER_MINUTE", 10, 1)),
+        account_purge_seconds=_number(environ, "CHRONOS_ACCOUNT_PURGE_SECONDS", 10.0, 0.0),
     )
 
 

@@ -102,6 +102,7 @@ def settings(database_url: str, queue_prefix: str) -> Settings:
             "CHRONOS_ENABLE_SHELL_JOBS": "true",
             # Every test client logs in from 127.0.0.1; the throttle has its own tests.
             "CHRONOS_LOGIN_ATTEMPTS_PER_MINUTE": "100000",
+            "CHRONOS_SIGNUPS_PER_MINUTE": "100000",
         }
     )
 

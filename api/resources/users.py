@@ -8,27 +8,47 @@ from typing import Any
 import falcon
 
 from api import serialize
-from api.auth import hash_password, issue_token, token_subject, verify_password
+from api.auth import (
+    authenticated,
+    hash_password,
+    issue_token,
+    token_claims,
+    verify_password,
+)
 from api.resources.base import Resource, current_user
-from api.throttle import LoginThrottle
-from shared.errors import Forbidden, NotFound, Unauthorized
+from api.throttle import LoginThrottle, SignupThrottle
+from shared import accounts
+from shared.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationError
 from shared.repository import users as user_repo
 from shared.schemas.users import Credentials, TokenResponse, UserCreated, UserUpdate
 from shared.schemas.users import UserCreate as UserCreateBody
 from shared.states import Role
+from shared.usernames import fold_username, is_storable
 from shared.validation import parse_body
 
 
 class UserCreate(Resource):
-    """Open registration by default; with CHRONOS_OPEN_REGISTRATION=false, admins only."""
+    """Open registration by default; with CHRONOS_OPEN_REGISTRATION=false, admins only.
+
+    Everything cheap comes before the argon2 hash, which costs 64 MiB and a tenth of a
+    second: the per-address throttle, validation and the check that the name is free
+    (a 409 reveals that anyway, by contract)."""
 
     auth_required = False
 
+    def __init__(self, *args: Any, throttle: SignupThrottle) -> None:
+        super().__init__(*args)
+        self.throttle = throttle
+
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        now = self.clock.now()
+        self.throttle.before_signup(req.remote_addr or "unknown", now)
         if not self.settings.open_registration:
             self._require_admin(req)
         body: UserCreateBody = parse_body(UserCreateBody, self.body(req))
-        now = self.clock.now()
+        with self.engine.connect() as conn:
+            if user_repo.find_user_by_username(conn, body.username) is not None:
+                raise Conflict(f"username: {body.username!r} is taken")
         password_hash = hash_password(body.password)  # slow by design: outside the transaction
         with self.transaction(req) as conn:
             user = user_repo.insert_user(
@@ -39,7 +59,7 @@ class UserCreate(Resource):
                 role=Role.USER,
                 now=now,
             )
-        token = issue_token(self.settings, user["id"], user["role"], now)
+        token = issue_token(self.settings, user["id"], user["role"], now, user["token_version"])
         created = UserCreated.model_construct(user=serialize.user(user), token=token)
         serialize.respond(resp, created, falcon.HTTP_201)
 
@@ -47,10 +67,9 @@ class UserCreate(Resource):
         scheme, _, token = (req.get_header("Authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("Authorization: registration is closed; an admin token is required")
-        with self.transaction(req) as conn:
-            user = user_repo.get_user(conn, token_subject(self.settings, token.strip()))
-        if user is None:
-            raise Unauthorized("Authorization: the token's user no longer exists")
+        claims = token_claims(self.settings, token.strip())
+        with self.engine.connect() as conn:
+            user = authenticated(conn, claims)
         if user["role"] != Role.ADMIN:
             raise Forbidden("registration is closed: only an admin may create users")
 
@@ -65,17 +84,22 @@ class Token(Resource):
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         credentials: Credentials = parse_body(Credentials, self.body(req))
         username, password = credentials.username[:64], credentials.password
+        address = req.remote_addr or "unknown"
         now = self.clock.now()
-        self.throttle.before_attempt(req.remote_addr or "unknown", username, now)
-        with self.transaction(req) as conn:
-            user = user_repo.find_user_by_username(conn, username)
+        self.throttle.before_attempt(address, username, now)
+        user = None
+        if is_storable(fold_username(username)):  # no account has any other name
+            with self.transaction(req) as conn:
+                user = user_repo.find_user_by_username(conn, username)
         stored = user["password_hash"] if user is not None else None
         # verify_password hashes even for an unknown user, so both failures take as long.
         if not verify_password(stored, password[:1024]) or user is None:
-            self.throttle.after_failure(username, now)
             raise Unauthorized("username or password: wrong credentials")
+        self.throttle.after_success(address, username)
         token = TokenResponse.model_construct(
-            access_token=issue_token(self.settings, user["id"], user["role"], now),
+            access_token=issue_token(
+                self.settings, user["id"], user["role"], now, user["token_version"]
+            ),
             token_type="bearer",  # noqa: S106 (the scheme's name, not a secret)
             expires_in=self.settings.token_ttl_seconds,
         )
@@ -84,6 +108,10 @@ class Token(Resource):
 
 class UserItem(Resource):
     """One user. Another user's id is 404, not 403: existence is never revealed."""
+
+    def __init__(self, *args: Any, throttle: LoginThrottle) -> None:
+        super().__init__(*args)
+        self.throttle = throttle
 
     def _visible(self, req: falcon.Request, user_id: uuid.UUID) -> None:
         me = current_user(req)
@@ -99,27 +127,56 @@ class UserItem(Resource):
         serialize.respond(resp, serialize.user(user))
 
     def on_put_update(self, req: falcon.Request, resp: falcon.Response, user_id: uuid.UUID) -> None:
+        """A stolen token must not be enough to take the account for good: changing your
+        own password needs the current one. An admin resetting someone else's does not."""
         self._visible(req, user_id)
         body: UserUpdate = parse_body(UserUpdate, self.body(req))
-        given = body.model_fields_set
-        if "role" in given and not current_user(req).is_admin:
+        given = body.model_fields_set - {"current_password"}
+        me = current_user(req)
+        if "role" in given and not me.is_admin:
             raise Forbidden("role: only an admin may change a role")
+        if body.password is not None and me.id == user_id:
+            self._check_current_password(req, user_id, body.current_password)
         changes: dict[str, Any] = {name: getattr(body, name) for name in given - {"password"}}
         if body.password is not None:
             changes["password_hash"] = hash_password(body.password)
         with self.transaction(req) as conn:
+            if changes.get("role", Role.ADMIN) != Role.ADMIN:
+                accounts.guard_last_admin(conn, user_id)
             user = user_repo.update_user(conn, user_id, changes, self.clock.now())
         if user is None:
             raise NotFound("user_id: no such user")
         serialize.respond(resp, serialize.user(user))
 
+    def _check_current_password(
+        self, req: falcon.Request, user_id: uuid.UUID, current_password: str | None
+    ) -> None:
+        if current_password is None:
+            raise ValidationError("current_password", "required to change your own password")
+        # A guess at the current password is a guess at a login: the same counters, so a
+        # stolen token does not open an unthrottled way to the password.
+        address, username = req.remote_addr or "unknown", current_user(req).username
+        self.throttle.before_attempt(address, username, self.clock.now())
+        with self.transaction(req) as conn:
+            user = user_repo.get_user(conn, user_id)
+        # The hash is checked outside the transaction: it takes a tenth of a second.
+        if user is None or not verify_password(user["password_hash"], current_password):
+            raise Forbidden("current_password: wrong password")
+        self.throttle.after_success(address, username)
+
     def on_delete_delete(
         self, req: falcon.Request, resp: falcon.Response, user_id: uuid.UUID
     ) -> None:
-        """Deleting a user deletes their jobs and runs. A worker running one of their runs
-        sees the run vanish at its next heartbeat and interrupts the handler."""
+        """The account, its jobs and its live runs go at once; the run history goes in
+        batches, within CHRONOS_ACCOUNT_PURGE_SECONDS here and later elsewhere
+        (:mod:`shared.accounts`). A worker running one of the runs sees the cancel
+        request, or the run vanish, at its next heartbeat and interrupts the handler."""
         self._visible(req, user_id)
         with self.transaction(req) as conn:
-            if not user_repo.delete_user(conn, user_id):
+            target = user_repo.get_user(conn, user_id)
+            if target is None or not accounts.delete_account(
+                conn, user_id, target["role"], self.clock.now()
+            ):
                 raise NotFound("user_id: no such user")
+        accounts.purge_deleted_accounts(self.engine, self.settings.account_purge_seconds)
         resp.status = falcon.HTTP_204

@@ -1,4 +1,4 @@
-"""Fixed-window counters for login throttling."""
+"""Fixed-window counters for login and sign-up throttling."""
 
 from __future__ import annotations
 
@@ -44,6 +44,10 @@ def current(conn: Connection, key: str, now: datetime, window: timedelta) -> Row
         .mappings()
         .first()
     )
+
+
+def forget(conn: Connection, key: str) -> None:
+    conn.execute(text("DELETE FROM login_throttle WHERE key = :key"), {"key": key})
 
 
 def forget_expired(conn: Connection, before: datetime) -> int:

@@ -45,6 +45,16 @@ class UserUpdate(Closed):
     role: Annotated[str | None, choice(Role)] = Field(
         None, description="Only an admin may set `role`; anyone else gets `403`."
     )
+    current_password: Annotated[str | None, text(max_length=1024, message="expected a string")] = (
+        Field(
+            None,
+            description=(
+                "Your current password: required when you change your own `password` "
+                "(`403` if wrong). Not needed by an admin changing another user's. "
+                "It is checked, never stored or logged."
+            ),
+        )
+    )
 
 
 class Credentials(Closed):
@@ -75,7 +85,8 @@ class UserCreated(BaseModel):
 class TokenResponse(BaseModel):
     access_token: str = Field(
         description=(
-            "A JWT (HS256) carrying `sub` (the user id), `role`, `iat` and `exp`. Send it as "
+            "A JWT (HS256) carrying `sub` (the user id), `role`, `ver` (the account's token "
+            "version: a password or role change ends the token), `iat` and `exp`. Send it as "
             "`Authorization: Bearer <token>`."
         )
     )

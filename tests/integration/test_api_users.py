@@ -256,7 +256,12 @@ def test_update_username_email_and_password(client, user):
         client,
         user,
         user.id,
-        {"username": new_username, "email": "new@example.test", "password": new_password},
+        {
+            "username": new_username,
+            "email": "new@example.test",
+            "password": new_password,
+            "current_password": user.password,
+        },
     )
 
     assert result.status_code == 200, result.text
@@ -270,9 +275,11 @@ def test_update_username_email_and_password(client, user):
 
     assert_error(login(client, new_username, user.password), 401)
     assert_error(login(client, user.username, new_password), 401)
-    assert login(client, new_username, new_password).status_code == 200
+    fresh = login(client, new_username, new_password)
+    assert fresh.status_code == 200
 
-    fetched = client.simulate_get(f"/users/{user.id}", headers=user.headers)
+    headers = {"Authorization": f"Bearer {fresh.json['access_token']}"}
+    fetched = client.simulate_get(f"/users/{user.id}", headers=headers)
     assert fetched.json["username"] == new_username
 
 
@@ -433,7 +440,8 @@ def test_password_update_stores_a_new_hash_not_the_password(client, user, engine
 
     before = stored_hash()
     new_password = "another good password"
-    assert update(client, user, user.id, {"password": new_password}).status_code == 200
+    body = {"password": new_password, "current_password": user.password}
+    assert update(client, user, user.id, body).status_code == 200
     after = stored_hash()
     assert after != before
     assert new_password not in after

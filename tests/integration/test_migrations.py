@@ -129,3 +129,27 @@ def test_the_database_carries_its_session_settings(empty_database: str) -> None:
             assert conn.execute(text("SHOW idle_in_transaction_session_timeout")).scalar() == "1min"
     finally:
         engine.dispose()
+
+
+def test_0006_folds_the_existing_usernames(empty_database: str) -> None:
+    """L5: rows from before 0006 get the folded name the lookups compare."""
+    config = alembic_config(empty_database)
+    command.upgrade(config, "0005")
+    engine = create_engine(empty_database)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO users (id, username, password_hash, role, created_at, "
+                    "updated_at) VALUES (:id, 'Mixed.Case', 'h', 'admin', now(), now())"
+                ),
+                {"id": uuid.uuid4()},
+            )
+        command.upgrade(config, "head")
+        with engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT username, username_folded, token_version FROM users")
+            ).one()
+        assert tuple(row) == ("Mixed.Case", "mixed.case", 0)
+    finally:
+        engine.dispose()

@@ -39,7 +39,7 @@ ROUTES = [
 STATUSES = {
     # Every route that reads or writes the database may answer 503 while it is down.
     # 401 only when registration is closed and no valid (admin) token is sent.
-    ("post", "/users/create"): {"201", "400", "401", "403", "409", "413", "415", "503"},
+    ("post", "/users/create"): {"201", "400", "401", "403", "409", "413", "429", "415", "503"},
     ("post", "/auth/token"): {"200", "400", "401", "413", "415", "429", "503"},
     ("get", "/users/{user_id}"): {"200", "401", "404", "503"},
     ("put", "/users/{user_id}/update"): {
@@ -53,7 +53,7 @@ STATUSES = {
         "415",
         "503",
     },
-    ("delete", "/users/{user_id}/delete"): {"204", "401", "404", "503"},
+    ("delete", "/users/{user_id}/delete"): {"204", "401", "404", "409", "503"},
     ("post", "/jobs/submit"): {"200", "201", "400", "401", "403", "409", "413", "415", "503"},
     ("get", "/jobs"): {"200", "400", "401", "503"},
     ("get", "/jobs/{job_id}"): {"200", "401", "404", "503"},

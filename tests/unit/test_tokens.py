@@ -63,14 +63,15 @@ def test_issue_token_then_token_subject_round_trips_the_user_id() -> None:
     assert token_subject(SETTINGS, token) == USER_ID
 
 
-def test_issued_token_carries_exactly_sub_role_iat_and_exp() -> None:
-    token = issue_token(SETTINGS, USER_ID, "admin", ISSUED)
+def test_issued_token_carries_exactly_sub_role_ver_iat_and_exp() -> None:
+    token = issue_token(SETTINGS, USER_ID, "admin", ISSUED, 7)
 
     assert jwt.get_unverified_header(token) == {"alg": "HS256", "typ": "JWT"}
     decoded = jwt.decode(token, SECRET, algorithms=["HS256"])
     assert decoded == {
         "sub": str(USER_ID),
         "role": "admin",
+        "ver": 7,
         "iat": ISSUED_TS,
         "exp": ISSUED_TS + CENTURY,
     }
@@ -110,7 +111,7 @@ def test_a_remembered_token_still_expires(monkeypatch: pytest.MonkeyPatch) -> No
     assert token_subject(SETTINGS, token) == USER_ID  # checked, and remembered
     assert token_subject(SETTINGS, token) == USER_ID
 
-    monkeypatch.setattr(auth.time, "time", lambda: expires + 1.0)
+    monkeypatch.setattr(auth.time, "time", lambda: expires + auth.LEEWAY_SECONDS + 1.0)
     assert "expired" in str(assert_rejected(token))
 
 
@@ -195,6 +196,27 @@ def test_a_subject_that_is_not_a_string_is_rejected(sub: Any) -> None:
 
     assert jwt.PyJWS().decode(token, SECRET, algorithms=["HS256"]) == json.dumps(raw).encode()
     assert_rejected(token)
+
+
+def test_a_token_issued_by_a_host_a_few_seconds_ahead_is_accepted() -> None:
+    """M3: clocks differ between hosts; 30 s of leeway on iat, nbf and exp."""
+    now = int(datetime.now(UTC).timestamp())
+    ahead = jwt.encode(claims(iat=now + 20, exp=now + 3600), SECRET, algorithm="HS256")
+    just_expired = jwt.encode(claims(iat=now - 3600, exp=now - 20), SECRET, algorithm="HS256")
+
+    assert token_subject(SETTINGS, ahead) == USER_ID
+    assert token_subject(SETTINGS, just_expired) == USER_ID
+    expired = jwt.encode(claims(iat=now - 3600, exp=now - 120), SECRET, algorithm="HS256")
+    assert "expired" in str(assert_rejected(expired))
+
+
+def test_the_token_version_is_carried_and_checked_as_an_integer() -> None:
+    versioned = jwt.encode(claims(ver=3), SECRET, algorithm="HS256")
+    assert auth.token_claims(SETTINGS, versioned).version == 3
+    # A token from before versions existed is version 0, which a new account has too.
+    assert auth.token_claims(SETTINGS, jwt.encode(claims(), SECRET, algorithm="HS256")).version == 0
+    assert_rejected(jwt.encode(claims(ver="3"), SECRET, algorithm="HS256"))
+    assert_rejected(jwt.encode(claims(ver=True), SECRET, algorithm="HS256"))
 
 
 def test_a_token_not_yet_issued_is_rejected() -> None:
