@@ -714,3 +714,52 @@ def test_an_object_of_10000_unknown_top_level_keys_is_400(client, user):
     raw = json.dumps({"type": "noop", **{f"k{index}": index for index in range(10_000)}})
     assert len(raw) < LIMIT
     assert_error(post_raw(client, "/jobs/submit", raw, user.headers), 400, "k0")
+
+
+# --- the far future (review L2) ------------------------------------------------------------------
+
+FAR_CRON_EAST = {"run_at": "9999-12-31T10:00:00Z", "cron": "0 0 * * *", "timezone": "Etc/GMT-14"}
+FAR_SCHEDULES = [
+    {"run_at": "9999-12-31T23:59:59.999Z", "interval_seconds": 1},
+    {"run_at": "9999-12-29T00:00:00Z", "cron": "0 0 * * *", "timezone": "Etc/GMT-14"},
+    {"run_at": "9999-12-31T10:00:00Z", "repeat": "monthly", "timezone": "Pacific/Kiritimati"},
+    {"run_at": "9999-12-31T23:00:00Z", "repeat": "hourly", "max_runs": 2147483647},
+    {"run_at": "9999-12-31T12:00:00Z", "cron": "* * * * *", "end_at": "9999-12-31T23:59:59Z"},
+]
+
+
+def test_a_cron_with_no_match_before_the_year_10000_is_400_naming_run_at(client, user):
+    """The review's reproduction, a 500 before."""
+    assert_error(submit(client, user, schedule=FAR_CRON_EAST), 400, "schedule.run_at")
+    raw = json.dumps({"jobs": [{"type": "noop"}, {"type": "noop", "schedule": FAR_CRON_EAST}]})
+    assert_error(post_raw(client, "/jobs/batch", raw, user.headers), 400, "jobs[1].schedule.run_at")
+    job = create_job(client, user, schedule={"run_at": sent(later(hours=1)), "repeat": "daily"})
+    result = client.simulate_put(
+        f"/jobs/{job['id']}/reschedule", json=FAR_CRON_EAST, headers=user.headers
+    )
+    assert_error(result, 400, "run_at")
+    assert jobs_listed(client, user) == [fetch_job(client, user, job["id"])]
+
+
+@pytest.mark.parametrize("schedule", FAR_SCHEDULES)
+def test_schedules_that_run_out_at_9999_are_stored_listed_and_counted(client, user, schedule):
+    job = create_job(client, user, schedule=schedule)
+    assert job["next_run_at"].startswith("9999-12-")
+    upcoming = client.simulate_get(
+        f"/jobs/{job['id']}/upcoming", params={"count": "100"}, headers=user.headers
+    )
+    assert upcoming.status_code == 200, upcoming.text
+    items = upcoming.json["items"]
+    assert 1 <= len(items) <= 100
+    assert all(item.startswith("9999-12-") for item in items)
+    assert items == sorted(items)
+    for action in ("pause", "resume"):
+        assert (
+            client.simulate_post(f"/jobs/{job['id']}/{action}", headers=user.headers).status_code
+            == 200
+        )
+    moved = client.simulate_put(
+        f"/jobs/{job['id']}/reschedule", json=schedule, headers=user.headers
+    )
+    assert moved.status_code == 200, moved.text
+    assert [item["id"] for item in jobs_listed(client, user)] == [job["id"]]
