@@ -1,6 +1,9 @@
 """Hostile input, by hand: bodies at and over the size limit, deep nesting, every kind of
-unicode, SQL-looking strings, extreme numbers, oversized headers, a login flood, and
-secrets that must never come back out.
+unicode, SQL-looking strings, extreme numbers, oversized headers, a login flood, secrets
+that must never come back out, schedules at the end of time, and a table of every route
+against every abuse case (garbage JSON, wrong types, huge bodies, deep nesting, NUL and
+surrogates, foreign cursors, bad ids, huge and repeated query values, odd methods, the
+wrong Content-Type).
 
 Every answer is checked for its exact status, and an error for the field it names.
 None may be a 500.
@@ -13,12 +16,14 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from falcon import testing
 from sqlalchemy import Engine, text
 
+from api import serialize
 from api.app import create_app
 from shared.settings import Settings
 from tests.integration.helpers import assert_error, create_job, jobs_listed, later, sent, submit
@@ -763,3 +768,155 @@ def test_schedules_that_run_out_at_9999_are_stored_listed_and_counted(client, us
     )
     assert moved.status_code == 200, moved.text
     assert [item["id"] for item in jobs_listed(client, user)] == [job["id"]]
+
+
+# --- every route x every abuse case ---------------------------------------------------------------
+#
+# One table: each route the API serves, each way a client can abuse a request, and what
+# must come back. Where a case does not apply to a route (a body on a route that reads
+# none, a query parameter it does not know), the route may ignore it, but it still may
+# not answer 5xx, and any error is in the documented shape.
+
+BODY, PAGED, UPCOMING, PLAIN = "body", "paged", "upcoming", "plain"
+ROUTES = [
+    ("POST", "/users/create", BODY),
+    ("POST", "/auth/token", BODY),
+    ("GET", "/users/{user}", PLAIN),
+    ("PUT", "/users/{user}/update", BODY),
+    ("DELETE", "/users/{user}/delete", PLAIN),
+    ("GET", "/jobs", PAGED),
+    ("POST", "/jobs/submit", BODY),
+    ("POST", "/jobs/batch", BODY),
+    ("GET", "/jobs/{job}", PLAIN),
+    ("DELETE", "/jobs/{job}", PLAIN),
+    ("PUT", "/jobs/{job}/reschedule", BODY),
+    ("GET", "/jobs/{job}/runs", PAGED),
+    ("POST", "/jobs/{job}/pause", PLAIN),
+    ("POST", "/jobs/{job}/resume", PLAIN),
+    ("POST", "/jobs/{job}/trigger", PLAIN),
+    ("GET", "/jobs/{job}/upcoming", UPCOMING),
+    ("GET", "/health", PLAIN),
+    ("GET", "/ready", PLAIN),
+    ("GET", "/metrics", PLAIN),
+    ("GET", "/openapi.json", PLAIN),
+    ("GET", "/docs", PLAIN),
+]
+FORGED_CURSOR = serialize.cursors("not-the-server-secret-" + "z" * 32, "jobs:x").encode(
+    {"created_at": datetime(2026, 1, 1, tzinfo=UTC), "id": uuid.UUID(int=1)}
+)
+OLD_STYLE_CURSOR = "WyIyMDI2LTAxLTAxVDAwOjAwOjAwKzAwOjAwIiwgMV0"  # ["2026-…", 1]: a 500 once
+
+
+@dataclasses.dataclass(frozen=True)
+class Abuse:
+    """One abuse of a request: what it changes, and what a route of each kind answers
+    (``None``: the route may ignore it; it must still not be a 5xx)."""
+
+    body: bytes | None = None
+    content_type: str = JSON
+    query: str = ""
+    method: str | None = None
+    path_id: str | None = None
+    expect: dict[str, tuple[int, str]] = dataclasses.field(default_factory=dict)
+
+
+ALL_KINDS = (BODY, PAGED, UPCOMING, PLAIN)
+ABUSES = {
+    "garbage-json": Abuse(body=b'{"type": "noop",, ]', expect={BODY: (400, "body")}),
+    "truncated-json": Abuse(body=b'{"type": "no', expect={BODY: (400, "body")}),
+    "not-utf8": Abuse(body=b'{"name": "\xff\xfe"}', expect={BODY: (400, "body")}),
+    "array-body": Abuse(body=b"[1, 2, 3]", expect={BODY: (400, "body")}),
+    "string-body": Abuse(body=b'"just a string"', expect={BODY: (400, "body")}),
+    "null-body": Abuse(body=b"null", expect={BODY: (400, "body")}),
+    "wrong-types": Abuse(
+        body=b'{"type": 5, "username": ["x"], "password": {}, "jobs": "x", "run_at": 1}',
+        expect={BODY: (400, "")},
+    ),
+    "huge-body": Abuse(body=b'{"pad": "' + b"x" * LIMIT + b'"}', expect={BODY: (413, "body")}),
+    "deep-nesting": Abuse(body=nested(1000).encode(), expect={BODY: (400, "body")}),
+    "nul": Abuse(body=b'{"name": "a\\u0000b", "username": "a\\u0000b"}', expect={BODY: (400, "")}),
+    "lone-surrogate": Abuse(
+        body=b'{"name": "\\ud800", "username": "\\udfff"}', expect={BODY: (400, "")}
+    ),
+    "nan": Abuse(body=b'{"priority": NaN}', expect={BODY: (400, "body")}),
+    "text-plain": Abuse(
+        body=b'{"type": "noop"}', content_type="text/plain", expect={BODY: (415, "Content-Type")}
+    ),
+    "form-encoded": Abuse(
+        body=b"type=noop",
+        content_type="application/x-www-form-urlencoded",
+        expect={BODY: (415, "Content-Type")},
+    ),
+    "no-content-type": Abuse(
+        body=b'{"type": "noop"}', content_type="", expect={BODY: (415, "Content-Type")}
+    ),
+    "forged-cursor": Abuse(query=f"cursor={FORGED_CURSOR}", expect={PAGED: (400, "cursor")}),
+    "old-style-cursor": Abuse(query=f"cursor={OLD_STYLE_CURSOR}", expect={PAGED: (400, "cursor")}),
+    "huge-limit": Abuse(
+        query="limit=" + "9" * 5000 + "&count=" + "9" * 5000,
+        expect={PAGED: (400, "limit"), UPCOMING: (400, "count")},
+    ),
+    "huge-unknown-param": Abuse(query="x=" + "y" * 100_000),
+    "repeated-params": Abuse(
+        query="limit=1&limit=2&count=1&count=2&cursor=a&cursor=b",
+        expect={PAGED: (400, "limit"), UPCOMING: (400, "count")},
+    ),
+    "nul-in-query": Abuse(
+        query="cursor=%00&count=%00&limit=%00", expect={PAGED: (400, ""), UPCOMING: (400, "count")}
+    ),
+    # Falcon refuses a method outside HTTP's usual set before routing: 400.
+    "unknown-method": Abuse(method="BREW", expect=dict.fromkeys(ALL_KINDS, (400, "method"))),
+    "lowercase-method": Abuse(method="get", expect=dict.fromkeys(ALL_KINDS, (400, "method"))),
+    # No route here takes PATCH.
+    "wrong-method": Abuse(method="PATCH", expect=dict.fromkeys(ALL_KINDS, (405, "method"))),
+    "bad-uuid": Abuse(path_id="not-a-uuid"),
+    "uuid-like-garbage": Abuse(path_id="00000000-0000-0000-0000-00000000000g"),
+    "path-traversal-id": Abuse(path_id="..%2F..%2Fetc%2Fpasswd"),
+    "unknown-uuid": Abuse(path_id=str(uuid.UUID(int=7))),
+}
+
+
+TABLE = [
+    pytest.param(method, template, kind, name, id=f"{method} {template} {name}")
+    for method, template, kind in ROUTES
+    for name, abuse in ABUSES.items()
+    # An abuse of the id in a path needs a route with one.
+    if abuse.path_id is None or "{" in template
+]
+
+
+@pytest.mark.filterwarnings("ignore::wsgiref.validate.WSGIWarning")
+@pytest.mark.parametrize(("method", "template", "kind", "abuse_name"), TABLE)
+def test_every_route_answers_every_abuse_with_a_documented_4xx(
+    client, user, method, template, kind, abuse_name
+):
+    abuse = ABUSES[abuse_name]
+    job = create_job(client, user, schedule={"run_at": sent(later(hours=1)), "repeat": "daily"})
+    ids = {"user": user.id, "job": job["id"]}
+    if abuse.path_id is not None:
+        ids = dict.fromkeys(ids, abuse.path_id)
+    path = template.format(**ids)
+    headers = {**user.headers}
+    if abuse.content_type:
+        headers["Content-Type"] = abuse.content_type
+    # Its own address, so that no throttle of another test decides the answer.
+    address = f"203.0.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
+    result = client.simulate_request(
+        abuse.method or method,
+        path,
+        query_string=abuse.query or None,
+        body=abuse.body,
+        headers=headers,
+        remote_addr=address,
+    )
+    assert result.status_code < 500, (result.status_code, result.text[:300])
+    if abuse.path_id is not None:
+        assert_error(result, 404)
+    elif kind in abuse.expect:
+        status, field = abuse.expect[kind]
+        if field:
+            assert_error(result, status, field)
+        else:
+            assert_error(result, status)
+    elif result.status_code >= 400:
+        assert_error(result, result.status_code)
