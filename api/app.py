@@ -11,12 +11,14 @@ from typing import Any
 
 import falcon
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from api import metrics
 from api.auth import Authentication
 from api.docs import add_docs_routes
 from api.errors import (
+    handle_database_busy,
     handle_database_down,
     handle_domain_error,
     handle_http_error,
@@ -32,6 +34,19 @@ from shared.errors import ChronosError
 from shared.logs import configure_logging
 from shared.settings import Settings, load_log_format, load_settings
 
+# A request that finds every pooled connection taken waits this long for one, then gets
+# 503 with Retry-After: a client retries sooner than it would wait out SQLAlchemy's 30 s.
+API_POOL_TIMEOUT_SECONDS = 1.0
+
+
+def api_engine(settings: Settings, pool_size: int = 5) -> Engine:
+    return make_engine(
+        settings.database_url,
+        pool_size=pool_size,
+        pool_timeout=API_POOL_TIMEOUT_SECONDS,
+        application_name="chronos-api",
+    )
+
 
 def create_app(
     settings: Settings | None = None, clock: Clock | None = None, engine: Engine | None = None
@@ -43,7 +58,7 @@ def create_app(
         settings = load_settings()
     clock = clock or SystemClock()
     jobtypes.load_job_modules(settings.job_modules)
-    engine = engine or make_engine(settings.database_url, application_name="chronos-api")
+    engine = engine or api_engine(settings)
 
     observed = metrics.api_metrics(settings, engine, clock)
     middleware: list[Any] = [observed.requests, Authentication(settings, engine)]
@@ -55,6 +70,8 @@ def create_app(
     app.add_error_handler(falcon.HTTPError, handle_http_error)
     app.add_error_handler(ChronosError, handle_domain_error)
     app.add_error_handler(OperationalError, handle_database_down)
+    app.add_error_handler(DisconnectionError, handle_database_down)
+    app.add_error_handler(PoolTimeoutError, handle_database_busy)
 
     deps = (settings, engine, clock)
     login_throttle = LoginThrottle(

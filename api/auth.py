@@ -16,6 +16,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, Engine
 
+from api.media import buffer_body
 from shared.errors import Unauthorized
 from shared.repository import Row
 from shared.repository import users as user_repo
@@ -151,6 +152,9 @@ class Authentication:
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("Authorization: a bearer token is required")
         claims = token_claims(self.settings, token.strip())
+        # The body first: a client uploading slowly must not hold a pooled connection, and a
+        # transaction, while it does.
+        buffer_body(req, self.settings.max_body_bytes)
         # The request keeps this connection: the resource works in the same transaction
         # (Resource.transaction), which saves a checkout and a round trip or three.
         conn = self.engine.connect()

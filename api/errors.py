@@ -63,6 +63,16 @@ def handle_database_down(
     resp.set_header("Retry-After", "1")
 
 
+def handle_database_busy(
+    req: falcon.Request, resp: falcon.Response, error: Exception, params: Any
+) -> None:
+    """Every pooled connection taken, and none freed within the pool's timeout: 503."""
+    log.warning("database pool exhausted on %s %s", req.method, req.path)
+    resp.status = falcon.HTTP_503
+    resp.media = {"title": "Service unavailable", "description": "database: busy; retry"}
+    resp.set_header("Retry-After", "1")
+
+
 def handle_unexpected(
     req: falcon.Request, resp: falcon.Response, error: Exception, params: Any
 ) -> None:

@@ -47,14 +47,50 @@ def _reject_constant(value: str) -> Any:
     raise ValueError(f"{value} is not valid JSON")
 
 
+def is_json(req: falcon.Request) -> bool:
+    content_type = (req.content_type or "").split(";")[0].strip().lower()
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
+def has_body(req: falcon.Request) -> bool:
+    chunked = "chunked" in (req.get_header("Transfer-Encoding") or "")
+    return bool(req.content_length) or (req.content_length is None and chunked)
+
+
+def buffer_body(req: falcon.Request, max_bytes: int) -> None:
+    """Read a JSON body now, before the request takes a database connection, so that a
+    slow upload holds no pooled connection (or transaction) while it trickles in."""
+    if is_json(req) and has_body(req):
+        _raw_body(req, max_bytes)
+
+
 def read_json(req: falcon.Request, max_bytes: int) -> dict[str, Any]:
     """The request's JSON object body."""
-    content_type = (req.content_type or "").split(";")[0].strip().lower()
-    if content_type != "application/json" and not content_type.endswith("+json"):
+    if not is_json(req):
         raise falcon.HTTPUnsupportedMediaType(
             title="Unsupported media type",
             description="Content-Type: expected application/json",
         )
+    raw = _raw_body(req, max_bytes)
+    if not _depth_ok(raw):
+        raise ValidationError("body", f"JSON nested deeper than {MAX_DEPTH} levels")
+    try:
+        body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError) as error:
+        raise ValidationError("body", f"not valid JSON ({error.__class__.__name__})") from None
+    if not isinstance(body, dict):
+        raise ValidationError("body", "expected a JSON object")
+    if MAY_BE_UNSTORABLE.search(raw):
+        reject_unstorable(body, "")
+    return body
+
+
+def _raw_body(req: falcon.Request, max_bytes: int) -> bytes:
+    """The body's bytes, read once (and kept for a second call), never more than one byte
+    over ``max_bytes``."""
+    kept: bytes | None = req.context.get("raw_body")
+    if kept is not None:
+        return kept
     if req.content_length is not None and req.content_length > max_bytes:
         raise falcon.HTTPContentTooLarge(
             title="Body too large", description=f"body: at most {max_bytes} bytes"
@@ -68,17 +104,8 @@ def read_json(req: falcon.Request, max_bytes: int) -> dict[str, Any]:
         raise falcon.HTTPContentTooLarge(
             title="Body too large", description=f"body: at most {max_bytes} bytes"
         )
-    if not _depth_ok(raw):
-        raise ValidationError("body", f"JSON nested deeper than {MAX_DEPTH} levels")
-    try:
-        body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError) as error:
-        raise ValidationError("body", f"not valid JSON ({error.__class__.__name__})") from None
-    if not isinstance(body, dict):
-        raise ValidationError("body", "expected a JSON object")
-    if MAY_BE_UNSTORABLE.search(raw):
-        reject_unstorable(body, "")
-    return body
+    req.context.raw_body = raw
+    return raw
 
 
 def reject_unstorable(value: Any, path: str) -> None:

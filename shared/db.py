@@ -16,12 +16,15 @@ log = logging.getLogger("chronos.db")
 # "alive bypass window" does: under load no request pays a round trip for the ping,
 # and a connection that sat idle through a database restart is still caught.
 PING_AFTER_IDLE_SECONDS = 1.0
+# SQLAlchemy's default: how long a checkout waits for a free connection of a full pool.
+POOL_TIMEOUT_SECONDS = 30.0
 
 
 def make_engine(
     database_url: str,
     *,
     pool_size: int = 5,
+    pool_timeout: float = POOL_TIMEOUT_SECONDS,
     application_name: str = "chronos",
     pre_ping: bool = True,
 ) -> Engine:
@@ -29,7 +32,11 @@ def make_engine(
         database_url,
         pool_size=pool_size,
         max_overflow=pool_size,
+        pool_timeout=pool_timeout,
         pool_recycle=1800,
+        # A statement's parameters are user data (a job's payload may hold an http job's
+        # Authorization header): never in an error message, so never in a log line.
+        hide_parameters=True,
         connect_args={"application_name": application_name, "connect_timeout": 10},
     )
     # The API pings a connection that was idle before handing it out, so that no client

@@ -40,6 +40,7 @@ REPEATS = ("hourly", "daily", "weekly", "monthly")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TICK = timedelta(microseconds=1)
+_FIRST_INSTANT = datetime.min.replace(tzinfo=UTC)
 _SECOND = timedelta(seconds=1)
 _CRON_FIELDS = (
     ("minute", 0, 59),
@@ -84,6 +85,10 @@ def first_occurrence(schedule: Schedule) -> datetime | None:
     if schedule.max_runs is not None and schedule.max_runs <= 0:
         return None
     run_at = _aware_utc(schedule.run_at, "run_at")
+    if run_at == _FIRST_INSTANT:  # nothing comes before it to search from
+        if _rule(schedule) != "cron":
+            return _within_end(schedule, run_at)
+        run_at += _TICK
     return _within_end(schedule, _occurrence_after(schedule, run_at - _TICK))
 
 
@@ -310,4 +315,8 @@ def _cron_after(expr: str, zone: ZoneInfo, after: datetime) -> datetime | None:
             if times and times[0] > after:
                 return best
     except CroniterBadDateError:  # croniter found no match within 50 years: none left
+        return best
+    except (ValueError, OverflowError):
+        # croniter stepped past the year 9999 ("year 10000 is out of range"), or a wall time
+        # there has no UTC instant Python can hold: the series ends here.
         return best

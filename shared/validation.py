@@ -105,8 +105,13 @@ def resolve_schedule(
         max_runs=given.max_runs,
     )
     first = first_occurrence(schedule)
-    if first is None:
+    if first is None and schedule.end_at is not None:
         raise ValidationError(f"{dotted}end_at", "the schedule has no occurrence before end_at")
+    if first is None:
+        # A cron whose first match would fall after 9999-12-31T23:59:59Z.
+        raise ValidationError(
+            f"{dotted}run_at", "the schedule has no occurrence before the year 10000"
+        )
     return schedule, first
 
 

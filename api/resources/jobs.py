@@ -89,7 +89,8 @@ class JobCollection(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         me = current_user(req)
         query: JobFilters = parse_body(JobFilters, req.params)
-        after = serialize.decode_cursor(query.cursor) if query.cursor else None
+        pages = serialize.cursors(self.settings.jwt_secret, f"jobs:{me.id}")
+        after = pages.after(query.cursor)
         with self.transaction(req) as conn:
             rows = job_repo.list_jobs(
                 conn,
@@ -99,7 +100,7 @@ class JobCollection(Resource):
                 after=after,
             )
             views = lifecycle.views(conn, rows[: query.limit])
-        serialize.respond(resp, serialize.job_page(views, rows, query.limit))
+        serialize.respond(resp, serialize.job_page(views, rows, query.limit, pages))
 
 
 @falcon.before(require_owned_job)
@@ -152,10 +153,11 @@ class JobItem(Resource):
 
     def on_get_runs(self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID) -> None:
         query: PageQuery = parse_body(PageQuery, req.params)
-        after = serialize.decode_cursor(query.cursor) if query.cursor else None
+        pages = serialize.cursors(self.settings.jwt_secret, f"runs:{job_id}")
+        after = pages.after(query.cursor)
         with self.transaction(req) as conn:
             rows = run_repo.list_runs(conn, job_id, limit=query.limit + 1, after=after)
-        serialize.respond(resp, serialize.run_page(rows, query.limit))
+        serialize.respond(resp, serialize.run_page(rows, query.limit, pages))
 
     def on_get_upcoming(
         self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import pytest
 
-from tests.integration.helpers import JOB_KEYS, assert_error, create_job, list_jobs, unique
+from tests.integration.helpers import (
+    JOB_KEYS,
+    assert_error,
+    create_job,
+    list_jobs,
+    runs_of,
+    unique,
+)
 
 
 def ids(result: Any) -> list[str]:
@@ -165,18 +173,64 @@ def test_bad_cursor_is_rejected(client, user, cursor):
     assert_error(result, 400, "cursor")
 
 
-def test_cursor_from_one_listing_does_not_leak_other_users_jobs(client, user, other_user):
+def test_a_cursor_of_another_users_listing_is_400(client, user, other_user):
     for _ in range(3):
         create_job(client, other_user)
-    page = list_jobs(client, other_user, limit=1)
-    cursor = page.json["next_cursor"]
+    cursor = list_jobs(client, other_user, limit=1).json["next_cursor"]
     assert cursor is not None
 
-    result = list_jobs(client, user, cursor=cursor)
-    # Whatever a foreign cursor means, it never shows another user's jobs.
-    assert result.status_code in {200, 400}, result.text
-    if result.status_code == 200:
-        assert result.json["items"] == []
+    assert_error(list_jobs(client, user, cursor=cursor), 400, "cursor")
+    assert ids(list_jobs(client, other_user, limit=1, cursor=cursor))
+
+
+def test_a_runs_cursor_is_400_on_jobs_and_on_another_jobs_runs(client, user):
+    job = create_job(client, user, schedule={"interval_seconds": 60})
+    other = create_job(client, user)
+    for _ in range(2):
+        assert (
+            client.simulate_post(f"/jobs/{job['id']}/trigger", headers=user.headers).status_code
+            == 202
+        )
+    cursor = runs_of(client, user, job["id"], limit=1).json["next_cursor"]
+    assert cursor is not None
+
+    assert_error(list_jobs(client, user, cursor=cursor), 400, "cursor")
+    assert_error(runs_of(client, user, other["id"], cursor=cursor), 400, "cursor")
+    assert runs_of(client, user, job["id"], limit=1, cursor=cursor).status_code == 200
+    jobs_cursor = list_jobs(client, user, limit=1).json["next_cursor"]
+    assert_error(runs_of(client, user, job["id"], cursor=jobs_cursor), 400, "cursor")
+
+
+def unsigned(created_at: Any, row_id: Any) -> str:
+    """A cursor in the unsigned format the API used to issue (review L1)."""
+    raw = json.dumps([created_at, row_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("created_at", "row_id"),
+    [
+        ("2026-01-01T00:00:00+00:00", 1),  # the review's reproduction: a 500 before
+        ("2026-01-01T00:00:00+00:00", None),
+        ("2026-01-01T00:00:00+00:00", ["x"]),
+        (1, "00000000-0000-0000-0000-000000000000"),
+        ("9999-12-31T23:59:59+00:00", "00000000-0000-0000-0000-000000000000"),
+    ],
+)
+def test_a_crafted_cursor_is_400_on_jobs_and_runs(client, user, created_at, row_id):
+    job = create_job(client, user)
+    cursor = unsigned(created_at, row_id)
+    assert_error(list_jobs(client, user, cursor=cursor), 400, "cursor")
+    assert_error(runs_of(client, user, job["id"], cursor=cursor), 400, "cursor")
+
+
+def test_a_tampered_cursor_is_400(client, user):
+    for _ in range(3):
+        create_job(client, user)
+    cursor = list_jobs(client, user, limit=1).json["next_cursor"]
+    flipped = cursor[:10] + ("A" if cursor[10] != "A" else "B") + cursor[11:]
+    assert_error(list_jobs(client, user, cursor=flipped), 400, "cursor")
+    assert_error(list_jobs(client, user, cursor=cursor + "A"), 400, "cursor")
 
 
 @pytest.mark.parametrize(

@@ -290,3 +290,45 @@ def plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield node
     for child in node.get("Plans", []):
         yield from plan_nodes(child)
+
+
+@pytest.mark.filterwarnings("ignore::wsgiref.validate.WSGIWarning")
+def test_hostile_methods_paths_and_statuses_create_no_series(client, user: Account):
+    """Review L4: a client picks the method, the path and (through its input) the status,
+    and none of them may add a series. A second round of requests, all different from the
+    first, leaves the set of series as it was."""
+
+    def series(text: str) -> set[tuple[str, frozenset[tuple[str, str]]]]:
+        return {key for key in samples(text) if key[0].startswith("chronos_http_")}
+
+    def hostile_round(tag: str) -> None:
+        for index in range(40):
+            method = f"X{tag}{index}"
+            for path in ("/health", "/jobs", f"/jobs/{uuid.uuid4()}", f"/{tag}/{index}/../x"):
+                client.simulate_request(method, path, headers=user.headers)
+            client.simulate_get(f"/no/{tag}{index}", headers=user.headers)
+            client.simulate_get("/jobs", params={"limit": f"{tag}{index}"}, headers=user.headers)
+            client.simulate_get(f"/jobs/{tag}{index}", headers=user.headers)
+
+    hostile_round("A")
+    scrape(client)  # a scrape counts itself after it answers
+    first = series(scrape(client))
+    hostile_round("B")
+    second = series(scrape(client))
+    assert second == first
+    for _, labels in second:
+        label = dict(labels)
+        assert label["method"] in {
+            "GET",
+            "HEAD",
+            "POST",
+            "PUT",
+            "PATCH",
+            "DELETE",
+            "OPTIONS",
+            "other",
+        }
+        assert label["route"] == "unmatched" or label["route"].startswith("/")
+        for sent_text in ("XA", "XB", "/A/", "/B/", "/no/"):
+            assert sent_text not in label["route"]
+            assert sent_text not in label["method"]

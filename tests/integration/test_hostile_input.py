@@ -1,6 +1,9 @@
 """Hostile input, by hand: bodies at and over the size limit, deep nesting, every kind of
-unicode, SQL-looking strings, extreme numbers, oversized headers, a login flood, and
-secrets that must never come back out.
+unicode, SQL-looking strings, extreme numbers, oversized headers, a login flood, secrets
+that must never come back out, schedules at the end of time, and a table of every route
+against every abuse case (garbage JSON, wrong types, huge bodies, deep nesting, NUL and
+surrogates, foreign cursors, bad ids, huge and repeated query values, odd methods, the
+wrong Content-Type).
 
 Every answer is checked for its exact status, and an error for the field it names.
 None may be a 500.
@@ -13,12 +16,14 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from falcon import testing
 from sqlalchemy import Engine, text
 
+from api import serialize
 from api.app import create_app
 from shared.settings import Settings
 from tests.integration.helpers import assert_error, create_job, jobs_listed, later, sent, submit
@@ -714,3 +719,204 @@ def test_an_object_of_10000_unknown_top_level_keys_is_400(client, user):
     raw = json.dumps({"type": "noop", **{f"k{index}": index for index in range(10_000)}})
     assert len(raw) < LIMIT
     assert_error(post_raw(client, "/jobs/submit", raw, user.headers), 400, "k0")
+
+
+# --- the far future (review L2) ------------------------------------------------------------------
+
+FAR_CRON_EAST = {"run_at": "9999-12-31T10:00:00Z", "cron": "0 0 * * *", "timezone": "Etc/GMT-14"}
+FAR_SCHEDULES = [
+    {"run_at": "9999-12-31T23:59:59.999Z", "interval_seconds": 1},
+    {"run_at": "9999-12-29T00:00:00Z", "cron": "0 0 * * *", "timezone": "Etc/GMT-14"},
+    {"run_at": "9999-12-31T10:00:00Z", "repeat": "monthly", "timezone": "Pacific/Kiritimati"},
+    {"run_at": "9999-12-31T23:00:00Z", "repeat": "hourly", "max_runs": 2147483647},
+    {"run_at": "9999-12-31T12:00:00Z", "cron": "* * * * *", "end_at": "9999-12-31T23:59:59Z"},
+]
+
+
+def test_a_cron_with_no_match_before_the_year_10000_is_400_naming_run_at(client, user):
+    """The review's reproduction, a 500 before."""
+    assert_error(submit(client, user, schedule=FAR_CRON_EAST), 400, "schedule.run_at")
+    raw = json.dumps({"jobs": [{"type": "noop"}, {"type": "noop", "schedule": FAR_CRON_EAST}]})
+    assert_error(post_raw(client, "/jobs/batch", raw, user.headers), 400, "jobs[1].schedule.run_at")
+    job = create_job(client, user, schedule={"run_at": sent(later(hours=1)), "repeat": "daily"})
+    result = client.simulate_put(
+        f"/jobs/{job['id']}/reschedule", json=FAR_CRON_EAST, headers=user.headers
+    )
+    assert_error(result, 400, "run_at")
+    assert jobs_listed(client, user) == [fetch_job(client, user, job["id"])]
+
+
+@pytest.mark.parametrize("schedule", FAR_SCHEDULES)
+def test_schedules_that_run_out_at_9999_are_stored_listed_and_counted(client, user, schedule):
+    job = create_job(client, user, schedule=schedule)
+    assert job["next_run_at"].startswith("9999-12-")
+    upcoming = client.simulate_get(
+        f"/jobs/{job['id']}/upcoming", params={"count": "100"}, headers=user.headers
+    )
+    assert upcoming.status_code == 200, upcoming.text
+    items = upcoming.json["items"]
+    assert 1 <= len(items) <= 100
+    assert all(item.startswith("9999-12-") for item in items)
+    assert items == sorted(items)
+    for action in ("pause", "resume"):
+        assert (
+            client.simulate_post(f"/jobs/{job['id']}/{action}", headers=user.headers).status_code
+            == 200
+        )
+    moved = client.simulate_put(
+        f"/jobs/{job['id']}/reschedule", json=schedule, headers=user.headers
+    )
+    assert moved.status_code == 200, moved.text
+    assert [item["id"] for item in jobs_listed(client, user)] == [job["id"]]
+
+
+# --- every route x every abuse case ---------------------------------------------------------------
+#
+# One table: each route the API serves, each way a client can abuse a request, and what
+# must come back. Where a case does not apply to a route (a body on a route that reads
+# none, a query parameter it does not know), the route may ignore it, but it still may
+# not answer 5xx, and any error is in the documented shape.
+
+BODY, PAGED, UPCOMING, PLAIN = "body", "paged", "upcoming", "plain"
+ROUTES = [
+    ("POST", "/users/create", BODY),
+    ("POST", "/auth/token", BODY),
+    ("GET", "/users/{user}", PLAIN),
+    ("PUT", "/users/{user}/update", BODY),
+    ("DELETE", "/users/{user}/delete", PLAIN),
+    ("GET", "/jobs", PAGED),
+    ("POST", "/jobs/submit", BODY),
+    ("POST", "/jobs/batch", BODY),
+    ("GET", "/jobs/{job}", PLAIN),
+    ("DELETE", "/jobs/{job}", PLAIN),
+    ("PUT", "/jobs/{job}/reschedule", BODY),
+    ("GET", "/jobs/{job}/runs", PAGED),
+    ("POST", "/jobs/{job}/pause", PLAIN),
+    ("POST", "/jobs/{job}/resume", PLAIN),
+    ("POST", "/jobs/{job}/trigger", PLAIN),
+    ("GET", "/jobs/{job}/upcoming", UPCOMING),
+    ("GET", "/health", PLAIN),
+    ("GET", "/ready", PLAIN),
+    ("GET", "/metrics", PLAIN),
+    ("GET", "/openapi.json", PLAIN),
+    ("GET", "/docs", PLAIN),
+]
+FORGED_CURSOR = serialize.cursors("not-the-server-secret-" + "z" * 32, "jobs:x").encode(
+    {"created_at": datetime(2026, 1, 1, tzinfo=UTC), "id": uuid.UUID(int=1)}
+)
+OLD_STYLE_CURSOR = "WyIyMDI2LTAxLTAxVDAwOjAwOjAwKzAwOjAwIiwgMV0"  # ["2026-…", 1]: a 500 once
+
+
+@dataclasses.dataclass(frozen=True)
+class Abuse:
+    """One abuse of a request: what it changes, and what a route of each kind answers
+    (``None``: the route may ignore it; it must still not be a 5xx)."""
+
+    body: bytes | None = None
+    content_type: str = JSON
+    query: str = ""
+    method: str | None = None
+    path_id: str | None = None
+    expect: dict[str, tuple[int, str]] = dataclasses.field(default_factory=dict)
+
+
+ALL_KINDS = (BODY, PAGED, UPCOMING, PLAIN)
+ABUSES = {
+    "garbage-json": Abuse(body=b'{"type": "noop",, ]', expect={BODY: (400, "body")}),
+    "truncated-json": Abuse(body=b'{"type": "no', expect={BODY: (400, "body")}),
+    "not-utf8": Abuse(body=b'{"name": "\xff\xfe"}', expect={BODY: (400, "body")}),
+    "array-body": Abuse(body=b"[1, 2, 3]", expect={BODY: (400, "body")}),
+    "string-body": Abuse(body=b'"just a string"', expect={BODY: (400, "body")}),
+    "null-body": Abuse(body=b"null", expect={BODY: (400, "body")}),
+    "wrong-types": Abuse(
+        body=b'{"type": 5, "username": ["x"], "password": {}, "jobs": "x", "run_at": 1}',
+        expect={BODY: (400, "")},
+    ),
+    "huge-body": Abuse(body=b'{"pad": "' + b"x" * LIMIT + b'"}', expect={BODY: (413, "body")}),
+    "deep-nesting": Abuse(body=nested(1000).encode(), expect={BODY: (400, "body")}),
+    "nul": Abuse(body=b'{"name": "a\\u0000b", "username": "a\\u0000b"}', expect={BODY: (400, "")}),
+    "lone-surrogate": Abuse(
+        body=b'{"name": "\\ud800", "username": "\\udfff"}', expect={BODY: (400, "")}
+    ),
+    "nan": Abuse(body=b'{"priority": NaN}', expect={BODY: (400, "body")}),
+    "text-plain": Abuse(
+        body=b'{"type": "noop"}', content_type="text/plain", expect={BODY: (415, "Content-Type")}
+    ),
+    "form-encoded": Abuse(
+        body=b"type=noop",
+        content_type="application/x-www-form-urlencoded",
+        expect={BODY: (415, "Content-Type")},
+    ),
+    "no-content-type": Abuse(
+        body=b'{"type": "noop"}', content_type="", expect={BODY: (415, "Content-Type")}
+    ),
+    "forged-cursor": Abuse(query=f"cursor={FORGED_CURSOR}", expect={PAGED: (400, "cursor")}),
+    "old-style-cursor": Abuse(query=f"cursor={OLD_STYLE_CURSOR}", expect={PAGED: (400, "cursor")}),
+    "huge-limit": Abuse(
+        query="limit=" + "9" * 5000 + "&count=" + "9" * 5000,
+        expect={PAGED: (400, "limit"), UPCOMING: (400, "count")},
+    ),
+    "huge-unknown-param": Abuse(query="x=" + "y" * 100_000),
+    "repeated-params": Abuse(
+        query="limit=1&limit=2&count=1&count=2&cursor=a&cursor=b",
+        expect={PAGED: (400, "limit"), UPCOMING: (400, "count")},
+    ),
+    "nul-in-query": Abuse(
+        query="cursor=%00&count=%00&limit=%00", expect={PAGED: (400, ""), UPCOMING: (400, "count")}
+    ),
+    # Falcon refuses a method outside HTTP's usual set before routing: 400.
+    "unknown-method": Abuse(method="BREW", expect=dict.fromkeys(ALL_KINDS, (400, "method"))),
+    "lowercase-method": Abuse(method="get", expect=dict.fromkeys(ALL_KINDS, (400, "method"))),
+    # No route here takes PATCH.
+    "wrong-method": Abuse(method="PATCH", expect=dict.fromkeys(ALL_KINDS, (405, "method"))),
+    "bad-uuid": Abuse(path_id="not-a-uuid"),
+    "uuid-like-garbage": Abuse(path_id="00000000-0000-0000-0000-00000000000g"),
+    "path-traversal-id": Abuse(path_id="..%2F..%2Fetc%2Fpasswd"),
+    "unknown-uuid": Abuse(path_id=str(uuid.UUID(int=7))),
+}
+
+
+TABLE = [
+    pytest.param(method, template, kind, name, id=f"{method} {template} {name}")
+    for method, template, kind in ROUTES
+    for name, abuse in ABUSES.items()
+    # An abuse of the id in a path needs a route with one.
+    if abuse.path_id is None or "{" in template
+]
+
+
+@pytest.mark.filterwarnings("ignore::wsgiref.validate.WSGIWarning")
+@pytest.mark.parametrize(("method", "template", "kind", "abuse_name"), TABLE)
+def test_every_route_answers_every_abuse_with_a_documented_4xx(
+    client, user, method, template, kind, abuse_name
+):
+    abuse = ABUSES[abuse_name]
+    job = create_job(client, user, schedule={"run_at": sent(later(hours=1)), "repeat": "daily"})
+    ids = {"user": user.id, "job": job["id"]}
+    if abuse.path_id is not None:
+        ids = dict.fromkeys(ids, abuse.path_id)
+    path = template.format(**ids)
+    headers = {**user.headers}
+    if abuse.content_type:
+        headers["Content-Type"] = abuse.content_type
+    # Its own address, so that no throttle of another test decides the answer.
+    address = f"203.0.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
+    result = client.simulate_request(
+        abuse.method or method,
+        path,
+        query_string=abuse.query or None,
+        body=abuse.body,
+        headers=headers,
+        remote_addr=address,
+    )
+    assert result.status_code < 500, (result.status_code, result.text[:300])
+    if abuse.path_id is not None:
+        assert_error(result, 404)
+    elif kind in abuse.expect:
+        status, field = abuse.expect[kind]
+        if field:
+            assert_error(result, status, field)
+        else:
+            assert_error(result, status)
+    elif result.status_code >= 400:
+        assert_error(result, result.status_code)

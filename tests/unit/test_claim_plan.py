@@ -130,3 +130,27 @@ def test_end_at_ends_the_schedule() -> None:
     assert first.next_occurrence == at(1)
     second = plan_claim(claimed(schedule=schedule, scheduled_for=at(1)), at(1), GRACE)
     assert second.next_occurrence is None
+
+
+@pytest.mark.parametrize("misfire", ["run_once", "skip", "run_all"])
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        Schedule(
+            run_at=datetime(9999, 12, 30, 10, tzinfo=UTC), cron="0 0 * * *", timezone="Etc/GMT-14"
+        ),
+        Schedule(
+            run_at=datetime(9999, 12, 31, 10, tzinfo=UTC), repeat="monthly", timezone="Etc/GMT-14"
+        ),
+        Schedule(run_at=datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC), interval_seconds=1),
+    ],
+    ids=["cron-east", "monthly-east", "interval"],
+)
+def test_the_last_occurrence_before_the_year_10000_plans_no_next_one(
+    schedule: Schedule, misfire: str
+) -> None:
+    """The scheduler's planning of a claimed run never raises at the end of time (review
+    L2): the series just has no further occurrence."""
+    last = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+    plan = plan_claim(claimed(scheduled_for=last, schedule=schedule, misfire=misfire), last, GRACE)
+    assert plan.next_occurrence is None

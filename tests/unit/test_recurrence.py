@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from itertools import pairwise
 from types import FrameType
 from typing import Any
@@ -1160,3 +1160,129 @@ def test_quarter_hour_cron_never_skips_or_doubles_across_whole_hour_shifts(
     schedule = Schedule(run_at=utc(2020, 1, 1), cron="*/15 * * * *", timezone=zone)
     runs = upcoming(schedule, after, 12)
     assert all(later - earlier == timedelta(minutes=15) for earlier, later in pairwise(runs))
+
+
+# --- the edges of time: no schedule makes recurrence raise (review L2) ---------------------------
+
+EDGE_ZONES = [
+    "UTC",
+    "Etc/GMT-14",
+    "Etc/GMT+12",
+    "Pacific/Kiritimati",
+    "Pacific/Pago_Pago",
+    "Europe/Berlin",
+    "America/Santiago",
+    "Australia/Lord_Howe",
+    "Asia/Kolkata",
+]
+EDGE_CRONS = [
+    "0 0 * * *",
+    "* * * * *",
+    "59 23 31 12 *",
+    "0 0 1 1 *",
+    "0 0 29 2 *",
+    "30 2 * * *",
+    "*/7 */5 * * 1-5",
+    "0 12 13 * 5",
+    "0 0 31 * *",
+]
+FIRST = datetime.min.replace(tzinfo=UTC)
+LAST = datetime.max.replace(tzinfo=UTC)
+EDGE = settings(PROPERTY, max_examples=300)
+
+
+@st.composite
+def edge_instants(draw: st.DrawFn) -> datetime:
+    """Instants within a few days of the first or last one Python can hold, or anywhere."""
+    span = timedelta(
+        seconds=draw(st.integers(0, 40 * 24 * 3600)), microseconds=draw(st.integers(0, 999999))
+    )
+    where = draw(st.sampled_from(["first", "last", "last", "anywhere"]))
+    if where == "first":
+        return FIRST + span
+    if where == "last":
+        return LAST - span
+    return draw(st.datetimes(timezones=st.just(UTC)))
+
+
+@st.composite
+def edge_schedules(draw: st.DrawFn) -> Schedule:
+    kind = draw(st.sampled_from(["once", "interval", *REPEATS, "cron"]))
+    rule: dict[str, Any] = {}
+    if kind == "interval":
+        rule["interval_seconds"] = draw(st.integers(1, 2**31 - 1))
+    elif kind == "cron":
+        rule["cron"] = draw(st.sampled_from(EDGE_CRONS))
+    elif kind != "once":
+        rule["repeat"] = kind
+    # Offsets as a client may send them: the same instant, seen from far east or west.
+    offset = timedelta(hours=draw(st.integers(-12, 14)))
+    run_at = draw(edge_instants())
+    if FIRST + timedelta(days=1) < run_at < LAST - timedelta(days=1):
+        run_at = run_at.astimezone(timezone(offset))
+    return Schedule(
+        run_at=run_at,
+        timezone=draw(st.sampled_from(EDGE_ZONES)),
+        end_at=draw(st.none() | edge_instants()),
+        max_runs=draw(st.none() | st.integers(1, 2**31 - 1)),
+        **rule,
+    )
+
+
+def assert_utc(moment: datetime) -> None:
+    assert moment.tzinfo is UTC
+
+
+@EDGE
+@given(schedule=edge_schedules(), after=edge_instants(), count=st.integers(1, 5))
+def test_no_schedule_near_the_ends_of_time_raises(
+    schedule: Schedule, after: datetime, count: int
+) -> None:
+    """Where a series would step past year 9999 (or start before year 1), it simply has no
+    further occurrence: None, or a shorter list. Never an exception."""
+    first = first_occurrence(schedule)
+    if first is not None:
+        assert_utc(first)
+        assert first >= schedule.run_at
+        if schedule.end_at is not None:
+            assert first <= schedule.end_at
+    following = next_occurrence(schedule, after)
+    if following is not None:
+        assert_utc(following)
+        assert following > after
+    found = upcoming(schedule, after, count)
+    assert len(found) <= count
+    for moment in found:
+        assert_utc(moment)
+    assert all(earlier < later for earlier, later in pairwise([after, *found]))
+    if found and schedule.recurring:  # a one-off's single run is no "next" occurrence
+        assert found[0] == following
+
+
+@pytest.mark.parametrize("zone", ["Etc/GMT-14", "Pacific/Kiritimati", "Asia/Kolkata"])
+def test_a_cron_on_the_last_day_of_9999_east_of_utc_has_no_further_occurrence(zone: str) -> None:
+    """The review's reproduction: croniter raised "year 10000 is out of range"."""
+    schedule = Schedule(run_at=utc(9999, 12, 31, 10), cron="0 0 * * *", timezone=zone)
+    assert first_occurrence(schedule) is None
+    assert upcoming(schedule, utc(9999, 12, 30), 5) == []
+    assert next_occurrence(schedule, utc(9999, 12, 31, 11)) is None
+
+
+def test_a_cron_near_9999_still_finds_the_occurrences_left() -> None:
+    schedule = Schedule(run_at=utc(9999, 12, 29), cron="0 0 * * *", timezone="Etc/GMT-14")
+    # Local midnights of Dec 30 and Dec 31 are 10:00 UTC the day before; Jan 1 10000 is not.
+    assert upcoming(schedule, utc(9999, 12, 28), 5) == [
+        utc(9999, 12, 29, 10),
+        utc(9999, 12, 30, 10),
+    ]
+
+
+@pytest.mark.parametrize("kind", ["once", "daily", "weekly", "monthly", "hourly", "interval"])
+def test_a_schedule_starting_at_the_first_instant_python_holds_runs_there(kind: str) -> None:
+    rule: dict[str, Any] = {}
+    if kind == "interval":
+        rule["interval_seconds"] = 60
+    elif kind != "once":
+        rule["repeat"] = kind
+    schedule = Schedule(run_at=FIRST, timezone="Etc/GMT+12", **rule)
+    assert first_occurrence(schedule) == FIRST

@@ -605,6 +605,45 @@ def test_end_at_before_the_first_occurrence_is_refused() -> None:
     assert "no occurrence" in error.message
 
 
+def test_a_cron_whose_first_match_is_past_9999_is_refused_naming_run_at() -> None:
+    """Review L2: croniter raised "year 10000 is out of range", and the submit was a 500."""
+    error = assert_invalid(
+        lambda: submit(
+            with_schedule(run_at="9999-12-31T10:00:00Z", cron="0 0 * * *", timezone="Etc/GMT-14")
+        ),
+        "schedule.run_at",
+    )
+    assert "year 10000" in error.message
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        {"run_at": "9999-12-31T23:59:59.999Z", "interval_seconds": 1},
+        {"run_at": "9999-12-31T10:00:00Z", "repeat": "monthly", "timezone": "Etc/GMT-14"},
+        {"run_at": "9999-12-31T10:00:00Z", "cron": "0 0 * * *", "timezone": "Etc/GMT+12"},
+        {"run_at": "9999-12-31T23:59:59Z"},
+    ],
+)
+def test_a_schedule_that_runs_out_at_9999_is_accepted(schedule: dict[str, Any]) -> None:
+    assert submit(with_schedule(**schedule)).first_due.year == 9999
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("run_at", "9999-12-31T23:00:00-05:00"),
+        ("end_at", "9999-12-31T23:00:00-14:00"),
+        ("end_at", "0001-01-01T00:00:00+14:00"),
+    ],
+)
+def test_a_time_outside_what_python_holds_in_utc_is_refused_naming_it(
+    field: str, value: str
+) -> None:
+    schedule = {"run_at": "2026-12-01T09:00:00Z", "repeat": "daily", field: value}
+    assert_invalid(lambda: submit(with_schedule(**schedule)), f"schedule.{field}")
+
+
 def test_end_at_is_compared_with_the_first_cron_match_not_with_now() -> None:
     # end_at is after now, but before the first 09:00 match (tomorrow).
     assert_invalid(
