@@ -403,3 +403,9 @@ def earliest_due(conn: Connection) -> datetime | None:
         {"priorities": PRIORITIES},
     )
     return due
+
+
+def database_time(conn: Connection) -> datetime:
+    """PostgreSQL's clock, which decides every time Chronos compares across processes."""
+    now: datetime = conn.scalar(text("SELECT clock_timestamp()"))
+    return now
