@@ -44,8 +44,7 @@ def test_skewed_hosts_follow_the_database_clock(skewed: Faults) -> None:
     specs = [chronos.http_spec(path, due + index * 0.05) for index in range(20)]
     # Longer than the lease: a worker whose heartbeats looked a minute old would lose them.
     specs += [
-        chronos.spec("sleep", due, payload={"seconds": lease * 2}, max_attempts=2)
-        for _ in range(4)
+        chronos.spec("sleep", due, payload={"seconds": lease * 2}, max_attempts=2) for _ in range(4)
     ]
     job_ids = chronos.submit_batch(specs)
 
