@@ -41,6 +41,9 @@ settings = load_settings()
 logging.getLogger("chronos").setLevel(logging.INFO)
 logging.getLogger("pika").setLevel(logging.WARNING)
 handlers.install()
+# The built-in types run in the worker's threads; an operator's own types (loaded next)
+# run in a child process each, so a handler that kills its process kills only that.
+BUILT_IN_TYPES = frozenset(name for name, job in jobtypes.REGISTRY.items() if job.handler)
 jobtypes.load_job_modules(settings.job_modules)
 
 
@@ -59,7 +62,9 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = prometheus.DB_PATH
 clock = database_clock(engine, host_clock(os.environ, settings.env))
 in_flight = InFlight()
 broker = make_broker(settings)
-executor = Executor(settings, engine, clock, in_flight, RunMetrics())
+executor = Executor(
+    settings, engine, clock, in_flight, RunMetrics(), in_thread_types=BUILT_IN_TYPES
+)
 # Not among Dramatiq's default middleware: added here, with its exposition server.
 broker.add_middleware(prometheus.Prometheus())
 broker.add_middleware(FlushOutcomes(executor))

@@ -42,6 +42,7 @@ from shared.settings import Settings
 from shared.states import ErrorKind, RunState
 from worker.batcher import Batcher
 from worker.heartbeat import InFlight
+from worker.isolation import HandlerCrashed, HandlerRaised, call_isolated
 from worker.metrics import RunMetrics
 
 log = logging.getLogger("chronos.worker")
@@ -101,8 +102,13 @@ class Executor:
         clock: Clock,
         in_flight: InFlight,
         metrics: RunMetrics | None = None,
+        *,
+        in_thread_types: frozenset[str] | None = None,
     ) -> None:
         self.settings = settings
+        # Types whose handler runs in the worker thread itself (the built-in ones); any
+        # other runs in a child process (worker.isolation). None: every type in-thread.
+        self.in_thread_types = in_thread_types
         self._engine = engine
         self.clock = clock
         self.in_flight = in_flight
@@ -194,9 +200,20 @@ class Executor:
         result: Mapping[str, Any] | None = None
         failure: dict[str, str] | None = None
         try:
-            result = job_type.handler(dict(run["payload"]), ctx)
+            if self.in_thread_types is None or run["type"] in self.in_thread_types:
+                result = job_type.handler(dict(run["payload"]), ctx)
+            else:
+                result = call_isolated(job_type.handler, dict(run["payload"]), ctx)
         except JobFailed as failed:
             result, failure = failed.result, error_of(failed.kind, failed.message)
+        except HandlerCrashed as crashed:
+            if ctx.reason is None:
+                ctx.logger.error("run %s crashed: %s", ctx.run_id, crashed)
+            failure = error_of(ErrorKind.CRASHED, str(crashed))
+        except HandlerRaised as raised:
+            if ctx.reason is None:
+                ctx.logger.warning("run %s failed: %s", ctx.run_id, raised)
+            failure = error_of(ErrorKind.EXCEPTION, str(raised))
         except Exception as exc:  # a handler's bug or its target's failure: the run fails
             if ctx.reason is None:
                 ctx.logger.warning("run %s failed: %r", ctx.run_id, exc)
