@@ -60,8 +60,9 @@ class DatabaseClock:
     round trip of the read that synchronised it.
 
     A read that fails (PostgreSQL down) keeps the last synchronisation and is tried
-    again a few seconds later; before the first success, :meth:`now` raises the
-    database error, as the statement the caller is about to run would.
+    again a few seconds later. Before the first success the host's clock stands in: no
+    statement that would use the time can succeed then anyway, and the API must still
+    answer its 503s and metrics.
     """
 
     def __init__(
@@ -87,18 +88,21 @@ class DatabaseClock:
             with self._lock:
                 if time.monotonic() >= self._next_sync:
                     self._sync()
-        assert self._base is not None
+        if self._base is None:
+            return self._host.now()  # PostgreSQL unreachable since start: see the docstring
         return self._base + timedelta(seconds=time.monotonic() - self._base_monotonic)
 
     def _sync(self) -> None:
         before = time.monotonic()
         try:
             database_time = self._read()
-        except Exception:
-            if self._base is None:
-                raise
+        except Exception as error:
             self._next_sync = time.monotonic() + self.retry_seconds
-            log.warning("reading PostgreSQL's clock failed; carrying the last reading on")
+            log.warning(
+                "reading PostgreSQL's clock failed (%s); %s",
+                error.__class__.__name__,
+                "carrying the last reading on" if self._base else "using the host's meanwhile",
+            )
             return
         after = time.monotonic()
         self._base, self._base_monotonic = database_time, (before + after) / 2
