@@ -28,8 +28,8 @@ from api.request_id import RequestId
 from api.resources import jobs, ops, users
 from api.throttle import LoginThrottle, SignupThrottle
 from shared import jobtypes
-from shared.clock import Clock, SystemClock
-from shared.db import make_engine
+from shared.clock import Clock, host_clock
+from shared.db import database_clock, make_engine
 from shared.errors import ChronosError
 from shared.logs import configure_logging
 from shared.settings import Settings, load_log_format, load_settings
@@ -56,9 +56,10 @@ def create_app(
     if settings is None:
         configure_logging(load_log_format(os.environ))  # first: load_settings may warn
         settings = load_settings()
-    clock = clock or SystemClock()
     jobtypes.load_job_modules(settings.job_modules)
     engine = engine or api_engine(settings)
+    database = engine
+    clock = clock or database_clock(lambda: database, host_clock(os.environ, settings.env))
 
     observed = metrics.api_metrics(settings, engine, clock)
     middleware: list[Any] = [observed.requests, Authentication(settings, engine)]

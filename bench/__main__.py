@@ -31,6 +31,7 @@ from bench import (
     c6_celery,
     l1_publish,
     l2_worker,
+    p1_prune,
 )
 from bench.benchmark import Benchmark
 from bench.context import BenchContext
@@ -61,6 +62,7 @@ BENCHMARKS: list[Benchmark] = [
     c3_lag.BENCHMARK,
     c4_api.BENCHMARK,
     c6_celery.BENCHMARK,
+    p1_prune.BENCHMARK,
     c5_scale.BENCHMARK,
 ]
 
@@ -87,6 +89,7 @@ ROWS: list[RowSpec] = [
     RowSpec("c5_claim_large", "C5 claim, 1M future runs"),
     RowSpec("c5_ratio", "C5 claim ratio large/small", at_most(2, "<= 2x")),
     RowSpec("c5_rss", "C5 scheduler peak RSS", at_most(150, "<= 150 MB")),
+    RowSpec("p1_prune", "P1 prune, finished runs", at_least(10_000, ">= 10,000/s")),
     RowSpec("c6_c2", "C6 Celery C2 end to end", versus_chronos("c2", "/s", True)),
     RowSpec("c6_c3_50_p50", "C6 Celery C3 50/s p50", versus_chronos("c3_50_p50", "ms", False)),
     RowSpec("c6_c3_50_p99", "C6 Celery C3 50/s p99", versus_chronos("c3_50_p99", "ms", False)),

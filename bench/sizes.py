@@ -24,6 +24,7 @@ class Sizes:
     c5_rss_runs: int
     c5_tries: int
     c6_burst: int
+    p1_runs: int  # finished runs past retention, for the pruner
     # Seconds between inserting a workload and its first due time.
     lead_seconds: float
     # How long to wait for a workload to finish before calling it a failure.
@@ -48,6 +49,7 @@ FULL = Sizes(
     c5_rss_runs=100_000,
     c5_tries=7,
     c6_burst=3_000,
+    p1_runs=200_000,
     lead_seconds=2.0,
     patience_seconds=180.0,
 )
@@ -70,6 +72,7 @@ QUICK = Sizes(
     c5_rss_runs=2_000,
     c5_tries=3,
     c6_burst=300,
+    p1_runs=20_000,
     lead_seconds=0.4,
     patience_seconds=60.0,
 )

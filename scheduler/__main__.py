@@ -11,8 +11,8 @@ from types import FrameType
 
 from scheduler import metrics
 from scheduler.service import Scheduler
-from shared.clock import SystemClock
-from shared.db import make_engine
+from shared.clock import host_clock
+from shared.db import database_clock, make_engine
 from shared.logs import configure_logging
 from shared.settings import SettingsError, load_log_format, load_settings
 
@@ -32,7 +32,8 @@ def main() -> int:
     queues = metrics.QueueCollector(settings)
     observed.registry.register(queues)
     server = metrics.serve(settings, observed.registry)
-    scheduler = Scheduler(settings, engine, SystemClock(), observed)
+    clock = database_clock(lambda: engine, host_clock(os.environ, settings.env))
+    scheduler = Scheduler(settings, engine, clock, observed)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         logging.getLogger("chronos.scheduler").info("signal %d: stopping", signum)

@@ -22,13 +22,17 @@ import dramatiq
 import pika
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
-from shared.broker import make_broker
 from shared.settings import Settings
 
 log = logging.getLogger("chronos.scheduler.publisher")
 
 PERSISTENT = 2
 PERSISTENT_PROPERTIES = pika.BasicProperties(delivery_mode=PERSISTENT)
+# Short timeouts: a blackholed broker (packets dropped, no refusal) must fail a publish in
+# seconds, not pika's defaults (two 10 s connection attempts, a 60 s heartbeat).
+CONNECT_TIMEOUT = 5.0
+HEARTBEAT_SECONDS = 10
+BLOCKED_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -54,15 +58,30 @@ class Publisher:
         if self._channel is not None and self._channel.is_open:
             return self._channel
         self._close_channel()
-        parameters = pika.URLParameters(self.settings.broker_url)
-        parameters.socket_timeout = 10
-        parameters.blocked_connection_timeout = 30
-        self._connection = pika.BlockingConnection(parameters)
+        self._connection = pika.BlockingConnection(self.parameters())
         channel = self._connection.channel()
         channel.tx_select()
         channel.add_on_return_callback(self._on_return)
         self._channel = channel
         return channel
+
+    def parameters(self) -> pika.URLParameters:
+        parameters = pika.URLParameters(self.settings.broker_url)
+        parameters.socket_timeout = CONNECT_TIMEOUT
+        parameters.stack_timeout = CONNECT_TIMEOUT
+        parameters.connection_attempts = 1
+        parameters.heartbeat = HEARTBEAT_SECONDS
+        parameters.blocked_connection_timeout = BLOCKED_TIMEOUT
+        return parameters
+
+    def probe(self) -> bool:
+        """Whether RabbitMQ takes a connection now (for the circuit breaker)."""
+        try:
+            self._open()
+        except (pika.exceptions.AMQPError, OSError):
+            self._close_channel()
+            return False
+        return True
 
     def _on_return(self, channel: object, method: object, properties: object, body: bytes) -> None:
         try:
@@ -74,7 +93,23 @@ class Publisher:
         if queue_name in self._declared:
             return
         if self._broker is None:
-            self._broker = make_broker(self.settings)
+            url = self.parameters()
+            self._broker = RabbitmqBroker(
+                parameters=[
+                    {
+                        "host": url.host,
+                        "port": url.port,
+                        "virtual_host": url.virtual_host,
+                        "credentials": url.credentials,
+                        "ssl_options": url.ssl_options,
+                        "socket_timeout": url.socket_timeout,
+                        "stack_timeout": url.stack_timeout,
+                        "connection_attempts": url.connection_attempts,
+                        "heartbeat": url.heartbeat,
+                        "blocked_connection_timeout": url.blocked_connection_timeout,
+                    }
+                ]
+            )
         self._broker.declare_queue(queue_name, ensure=True)
         self._declared.add(queue_name)
 

@@ -1,13 +1,21 @@
-"""The scheduler process: dispatch, recover, rescue and prune, in one loop.
+"""The scheduler process: dispatch and recover in one loop, rescue and prune in another.
 
 Every part is a ``run_once()``; this module only decides when to call which, and how
 long to sleep. Any number of schedulers may run: they share the work through SKIP
 LOCKED, so there is no leader to elect and none to lose.
+
+It guards against broker trouble spreading. While RabbitMQ is down, a circuit breaker
+stops the claiming, so due runs stay ``pending`` (the misfire policy applies when the
+broker is back) instead of piling up as ``queued`` runs nobody can publish; it probes
+the broker with exponential backoff and jitter. The rescuer and the pruner need only
+PostgreSQL, so they run on their own thread: a hung publish (a blackholed broker) cannot
+hold back the lease.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections import deque
@@ -34,6 +42,9 @@ RESCUE_EVERY = 5.0
 REDELIVER_EVERY = 60.0
 PRUNE_EVERY = 300.0
 MAX_BACKOFF = 30.0
+# The circuit breaker's probes: from this, doubling up to MAX_BACKOFF, with jitter.
+FIRST_PROBE = 0.5
+MAINTENANCE_TICK = 1.0
 MIN_IDLE_PAUSE = 0.02
 # Batches sent but not yet marked published before the claiming waits.
 MARKS_IN_FLIGHT = 2
@@ -69,6 +80,10 @@ class Scheduler:
         self._publishing = ThreadPoolExecutor(1, thread_name_prefix="chronos-publishing")
         self._marking = ThreadPoolExecutor(1, thread_name_prefix="chronos-marking")
         self.stopping = threading.Event()
+        self._maintenance: threading.Thread | None = None
+        # The circuit breaker: when open, the monotonic time of the next probe.
+        self._broker_probe_at: float | None = None
+        self._broker_backoff = FIRST_PROBE
         self._due: dict[str, float] = {
             "recover": 0.0,
             "redeliver": 0.0,
@@ -84,10 +99,13 @@ class Scheduler:
         return True
 
     def run_once(self) -> PassResult:
-        """Dispatch every due run (batch after batch), then the maintenance that is due."""
+        """Dispatch every due run (batch after batch) and re-publish what is due, unless
+        the broker is down; the maintenance is :meth:`maintain_once` (its own thread)."""
         result = PassResult()
         timing = self.metrics.timing
         try:
+            if not self._broker_usable():
+                return result
             with timing("dispatch"):
                 self._dispatch_due(result)
             if self._periodic("recover", RECOVER_EVERY):
@@ -96,15 +114,57 @@ class Scheduler:
             if self._periodic("redeliver", REDELIVER_EVERY):
                 with timing("redeliver"):
                     result.recovered += self.dispatcher.redeliver_stale()
+            self._note_publish_failure()
+        finally:
+            self.metrics.count(result)  # what got done, even when a pass failed
+        return result
+
+    def maintain_once(self) -> PassResult:
+        """Rescue lost runs and prune old ones, each when it is due. PostgreSQL only."""
+        result = PassResult()
+        timing = self.metrics.timing
+        try:
             if self._periodic("rescue", RESCUE_EVERY):
                 with timing("rescue"):
                     result.lost = self.rescuer.run_once()
             if self._periodic("prune", PRUNE_EVERY):
                 with timing("prune"):
                     result.pruned = self.pruner.run_once()
+                if not self.pruner.caught_up:
+                    self._due["prune"] = time.monotonic()  # behind: go on at the next tick
         finally:
-            self.metrics.count(result)  # what got done, even when a pass failed
+            self.metrics.count(result)
         return result
+
+    def _broker_usable(self) -> bool:
+        """The circuit breaker: closed, or open and a probe now succeeds."""
+        if self._broker_probe_at is None:
+            return True
+        if time.monotonic() < self._broker_probe_at:
+            return False
+        if self.publisher.probe():
+            log.info("RabbitMQ is reachable again; claiming resumes")
+            self._broker_probe_at, self._broker_backoff = None, FIRST_PROBE
+            self.dispatcher.broker_failed = False
+            self._due["recover"] = 0.0  # drain what the outage left first
+            return True
+        self._open_breaker()
+        return False
+
+    def _note_publish_failure(self) -> None:
+        if self.dispatcher.broker_failed:
+            self.dispatcher.broker_failed = False
+            self._open_breaker()
+
+    def _open_breaker(self) -> None:
+        delay = self._broker_backoff * random.uniform(0.5, 1.0)  # noqa: S311 (jitter)
+        log.warning("RabbitMQ unavailable; claiming stops, next probe in %.1fs", delay)
+        self._broker_probe_at = time.monotonic() + delay
+        self._broker_backoff = min(self._broker_backoff * 2, MAX_BACKOFF)
+
+    @property
+    def broker_down(self) -> bool:
+        return self._broker_probe_at is not None
 
     def _dispatch_due(self, result: PassResult) -> None:
         """Claim batch after batch until none is full, as a three-stage pipeline: while
@@ -130,6 +190,8 @@ class Scheduler:
                     sending = self._publishing.submit(self._send, queued)
                 if len(queued) + skipped < self.dispatcher.batch_size:
                     break
+                if self.dispatcher.broker_failed:
+                    break  # the circuit breaker opens: no more claims it can't publish
         finally:
             if sending is not None:
                 marking.append(sending.result())
@@ -144,12 +206,33 @@ class Scheduler:
         with self.engine.connect() as conn:
             due = dispatch_repo.earliest_due(conn)
         poll = self.settings.poll_interval_seconds
-        if due is None:
+        if due is None or self.broker_down:
             return poll
         return max(0.0, min(poll, (due - self.clock.now()).total_seconds()))
 
+    def maintain(self) -> None:
+        """The maintenance thread: :meth:`maintain_once` every second, whatever the broker."""
+        backoff = 0.5
+        while not self.stopping.wait(MAINTENANCE_TICK):
+            try:
+                self.maintain_once()
+                backoff = 0.5
+            except Exception as error:
+                log.error(
+                    "maintenance pass failed (%s); retrying in %.1fs",
+                    error.__class__.__name__,
+                    backoff,
+                    exc_info=not isinstance(error, SQLAlchemyError),
+                )
+                self.stopping.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+
     def run(self) -> None:
         log.info("scheduler started (poll interval %.2fs)", self.settings.poll_interval_seconds)
+        self._maintenance = threading.Thread(
+            target=self.maintain, name="chronos-maintenance", daemon=True
+        )
+        self._maintenance.start()
         backoff = 0.5
         while not self.stopping.is_set():
             try:
@@ -170,6 +253,12 @@ class Scheduler:
                 )
                 self.stopping.wait(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
+            except Exception:
+                # A bug, or a row no pass can plan: one bad pass must not end dispatch for
+                # every tenant (its transaction rolled back; the next pass tries again).
+                log.exception("scheduler pass failed; retrying in %.1fs", backoff)
+                self.stopping.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
         self.close()
         log.info("scheduler stopped")
 
@@ -177,6 +266,8 @@ class Scheduler:
         self.stopping.set()
 
     def close(self) -> None:
+        if self._maintenance is not None:
+            self._maintenance.join(timeout=60)
         self._publishing.shutdown(wait=True)
         self._marking.shutdown(wait=True)
         self.publisher.close()

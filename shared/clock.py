@@ -1,9 +1,26 @@
-"""Time, passed in rather than read deep inside, so tests can pin it."""
+"""Time, passed in rather than read deep inside, so tests can pin it.
+
+In production every process reads :class:`DatabaseClock`: PostgreSQL's time, so that due
+times, heartbeats, the lease and ``started_at``/``finished_at`` are judged by one clock
+however far a host's own clock is off (see DESIGN.md, Clocks).
+"""
 
 from __future__ import annotations
 
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+
+log = logging.getLogger("chronos.clock")
+
+# A test-only fault point: the host clock this process sees is off by this many seconds.
+SKEW_VARIABLE = "CHRONOS_TEST_CLOCK_OFFSET_SECONDS"
+# Above this offset between the host's clock and PostgreSQL's, the process warns.
+WARN_OFFSET = timedelta(seconds=2)
 
 
 class Clock(Protocol):
@@ -11,8 +28,99 @@ class Clock(Protocol):
 
 
 class SystemClock:
+    """The host's clock (plus a fixed offset, for tests that skew it)."""
+
+    def __init__(self, offset_seconds: float = 0.0) -> None:
+        self.offset = timedelta(seconds=offset_seconds)
+
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        return datetime.now(UTC) + self.offset
+
+
+def host_clock(environ: Mapping[str, str], env: str) -> SystemClock:
+    """The host's clock; skewed by :data:`SKEW_VARIABLE` outside production, for the
+    clock-skew fault test."""
+    raw = environ.get(SKEW_VARIABLE, "") if env != "production" else ""
+    try:
+        offset = float(raw) if raw else 0.0
+    except ValueError:
+        offset = 0.0
+    return SystemClock(offset if math.isfinite(offset) else 0.0)
+
+
+class DatabaseClock:
+    """PostgreSQL's clock, read once every ``resync_seconds`` and carried forward in
+    between with the host's monotonic clock.
+
+    It guards against a host whose wall clock is off (or jumps): such a host would start
+    runs early or late, or write heartbeats that the rescuer, on another host, takes for
+    a dead worker's. Reading ``clock_timestamp()`` in every statement would cost a round
+    trip per read; the monotonic clock does not drift by more than microseconds a
+    minute, and is immune to the wall clock being set. The error is at most half the
+    round trip of the read that synchronised it.
+
+    A read that fails (PostgreSQL down) keeps the last synchronisation and is tried
+    again a few seconds later. Before the first success the host's clock stands in: no
+    statement that would use the time can succeed then anyway, and the API must still
+    answer its 503s and metrics.
+    """
+
+    def __init__(
+        self,
+        read: Callable[[], datetime],
+        host: Clock | None = None,
+        *,
+        resync_seconds: float = 60.0,
+        retry_seconds: float = 5.0,
+    ) -> None:
+        self._read = read
+        self._host: Clock = host if host is not None else SystemClock()
+        self.resync_seconds = resync_seconds
+        self.retry_seconds = retry_seconds
+        self._lock = threading.Lock()
+        self._base: datetime | None = None
+        self._base_monotonic = 0.0
+        self._next_sync = 0.0
+        self.offset: timedelta | None = None
+
+    def now(self) -> datetime:
+        if time.monotonic() >= self._next_sync:
+            with self._lock:
+                if time.monotonic() >= self._next_sync:
+                    self._sync()
+        if self._base is None:
+            return self._host.now()  # PostgreSQL unreachable since start: see the docstring
+        return self._base + timedelta(seconds=time.monotonic() - self._base_monotonic)
+
+    def _sync(self) -> None:
+        before = time.monotonic()
+        try:
+            database_time = self._read()
+        except Exception as error:
+            self._next_sync = time.monotonic() + self.retry_seconds
+            log.warning(
+                "reading PostgreSQL's clock failed (%s); %s",
+                error.__class__.__name__,
+                "carrying the last reading on" if self._base else "using the host's meanwhile",
+            )
+            return
+        after = time.monotonic()
+        self._base, self._base_monotonic = database_time, (before + after) / 2
+        self._next_sync = after + self.resync_seconds
+        offset = self._host.now() - self.now_at(after)
+        first = self.offset is None
+        self.offset = offset
+        if abs(offset) > WARN_OFFSET:
+            log.warning(
+                "this host's clock is %+.1fs off PostgreSQL's; Chronos uses PostgreSQL's",
+                offset.total_seconds(),
+            )
+        elif first:
+            log.info("this host's clock is %+.3fs off PostgreSQL's", offset.total_seconds())
+
+    def now_at(self, monotonic: float) -> datetime:
+        assert self._base is not None
+        return self._base + timedelta(seconds=monotonic - self._base_monotonic)
 
 
 class FixedClock:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, exc, text
 from sqlalchemy.engine import make_url
+
+from shared.clock import Clock, DatabaseClock
+from shared.repository.dispatch import database_time
 
 log = logging.getLogger("chronos.db")
 
@@ -87,3 +91,15 @@ def ensure_database(database_url: str) -> bool:
             return True
     finally:
         admin.dispose()
+
+
+def database_clock(engine: Callable[[], Engine], host: Clock) -> DatabaseClock:
+    """The clock of a process in production: PostgreSQL's (see :class:`DatabaseClock`).
+    ``engine`` is called at each reading, so a worker reads through its forked process's
+    own engine; ``host`` is only compared with it, for the log line on the offset."""
+
+    def read() -> Any:
+        with engine().connect() as conn:
+            return database_time(conn)
+
+    return DatabaseClock(read, host)

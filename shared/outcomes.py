@@ -18,9 +18,18 @@ from shared.repository import jobs as job_repo
 from shared.repository import runs as run_repo
 from shared.repository.dispatch import Outcome
 from shared.retry import retry_delay
-from shared.states import JobStatus, RunOrigin, RunState
+from shared.states import ErrorKind, JobStatus, RunOrigin, RunState
 
 RETRIED_STATES = frozenset({RunState.FAILED, RunState.LOST})
+# An attempt whose process died. One such attempt may be bad luck (a node lost, the OOM
+# killer picking a neighbour); two in a row are a poison job: the occurrence fails for
+# good however many attempts remain, so a crashing handler is not restarted 100 times.
+CRASH_KINDS = frozenset({ErrorKind.CRASHED, ErrorKind.LOST})
+
+
+def crash_kind(run: Row) -> bool:
+    error = run.get("error")
+    return isinstance(error, dict) and error.get("kind") in CRASH_KINDS
 
 
 def retry_for(run: Row, now: datetime, rng: random.Random | None = None) -> dict[str, Any] | None:
@@ -45,7 +54,23 @@ def retry_for(run: Row, now: datetime, rng: random.Random | None = None) -> dict
 
 
 def schedule_retries(conn: Connection, finished: Sequence[Row], now: datetime) -> None:
-    retries = [params for run in finished if (params := retry_for(run, now)) is not None]
+    repeated = dispatch_repo.crashed_attempts(
+        conn,
+        [
+            (run["job_id"], run["scheduled_for"], run["attempt"] - 1)
+            for run in finished
+            if run["attempt"] > 1 and crash_kind(run)
+        ],
+    )
+    retries = [
+        params
+        for run in finished
+        if not (
+            crash_kind(run)
+            and (run["job_id"], run["scheduled_for"], run["attempt"] - 1) in repeated
+        )
+        and (params := retry_for(run, now)) is not None
+    ]
     dispatch_repo.insert_next_occurrences(conn, retries)
     job_repo.refresh_status(conn, sorted({run["job_id"] for run in finished}), now)
 

@@ -115,3 +115,5 @@ class ErrorKind(StrEnum):
     CANCELLED = "cancelled"
     LOST = "lost"
     HTTP_STATUS = "http_status"
+    CRASHED = "crashed"
+    """The handler's process died (``os._exit``, a signal, the OOM killer)."""

@@ -18,8 +18,8 @@ from sqlalchemy import Engine
 
 from shared import jobtypes
 from shared.broker import ACTOR_NAME, make_broker
-from shared.clock import SystemClock
-from shared.db import make_engine
+from shared.clock import host_clock
+from shared.db import database_clock, make_engine
 from shared.logs import configure_logging
 from shared.settings import load_log_format, load_settings
 from worker import handlers
@@ -41,6 +41,9 @@ settings = load_settings()
 logging.getLogger("chronos").setLevel(logging.INFO)
 logging.getLogger("pika").setLevel(logging.WARNING)
 handlers.install()
+# The built-in types run in the worker's threads; an operator's own types (loaded next)
+# run in a child process each, so a handler that kills its process kills only that.
+BUILT_IN_TYPES = frozenset(name for name, job in jobtypes.REGISTRY.items() if job.handler)
 jobtypes.load_job_modules(settings.job_modules)
 
 
@@ -56,10 +59,12 @@ def engine() -> Engine:
 # its exposition server (dramatiq_prom_port, 9191) shows both. Set before RunMetrics()
 # first imports prometheus-client, which picks where values live at that moment.
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = prometheus.DB_PATH
-clock = SystemClock()
+clock = database_clock(engine, host_clock(os.environ, settings.env))
 in_flight = InFlight()
 broker = make_broker(settings)
-executor = Executor(settings, engine, clock, in_flight, RunMetrics())
+executor = Executor(
+    settings, engine, clock, in_flight, RunMetrics(), in_thread_types=BUILT_IN_TYPES
+)
 # Not among Dramatiq's default middleware: added here, with its exposition server.
 broker.add_middleware(prometheus.Prometheus())
 broker.add_middleware(FlushOutcomes(executor))

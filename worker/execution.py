@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -42,6 +43,7 @@ from shared.settings import Settings
 from shared.states import ErrorKind, RunState
 from worker.batcher import Batcher
 from worker.heartbeat import InFlight
+from worker.isolation import HandlerCrashed, HandlerRaised, call_isolated
 from worker.metrics import RunMetrics
 
 log = logging.getLogger("chronos.worker")
@@ -101,12 +103,21 @@ class Executor:
         clock: Clock,
         in_flight: InFlight,
         metrics: RunMetrics | None = None,
+        *,
+        in_thread_types: frozenset[str] | None = None,
     ) -> None:
         self.settings = settings
+        # Types whose handler runs in the worker thread itself (the built-in ones); any
+        # other runs in a child process (worker.isolation). None: every type in-thread.
+        self.in_thread_types = in_thread_types
         self._engine = engine
         self.clock = clock
         self.in_flight = in_flight
         self.metrics = metrics if metrics is not None else RunMetrics()
+        # Runs whose outcome was handed over: by the handler's thread, or by the
+        # heartbeat abandoning a stuck handler; only the first of the two counts.
+        self._settled: set[uuid.UUID] = set()
+        self._settled_lock = threading.Lock()
         self.starter: Batcher[uuid.UUID, Row | None] = Batcher("chronos-starter", self._start)
         self.completer: Batcher[Outcome, bool] = Batcher(
             "chronos-completer", self._finish_patiently, max_pending=OUTCOMES_IN_HAND
@@ -177,12 +188,45 @@ class Executor:
             logger=logging.getLogger(f"chronos.job.{run['type']}"),
             settings=self.settings,
         )
-        self.in_flight.add(ctx)
+        self.in_flight.add(ctx, abandon=lambda: self._abandon(run, ctx))
         try:
             state, result, error = self.call_handler(run, ctx)
-            self.finish(run_id, state, result, error)
+            if self._settle(run_id):
+                self.finish(run_id, state, result, error)
+            else:
+                log.warning(
+                    "run %s was abandoned; its handler's late %s is discarded", run_id, state
+                )
         finally:
             self.in_flight.remove(run_id)
+            with self._settled_lock:
+                self._settled.discard(run_id)
+
+    def _settle(self, run_id: uuid.UUID) -> bool:
+        with self._settled_lock:
+            if run_id in self._settled:
+                return False
+            self._settled.add(run_id)
+            return True
+
+    def _abandon(self, run: Row, ctx: RunContext) -> None:
+        """On the heartbeat's thread: finish a run whose handler ignored its interrupt."""
+        if not self._settle(ctx.run_id):
+            return
+        if ctx.reason == "cancelled":
+            state = RunState.CANCELLED
+            error = error_of(
+                ErrorKind.CANCELLED,
+                "the run was cancelled while running; its handler did not stop and was abandoned",
+            )
+        else:
+            state = RunState.FAILED
+            error = error_of(
+                ErrorKind.TIMEOUT,
+                f"the run took longer than timeout_seconds ({run['timeout_seconds']}); "
+                "its handler did not stop and was abandoned",
+            )
+        self.finish(ctx.run_id, state, None, error)
 
     def call_handler(
         self, run: Row, ctx: RunContext
@@ -194,9 +238,20 @@ class Executor:
         result: Mapping[str, Any] | None = None
         failure: dict[str, str] | None = None
         try:
-            result = job_type.handler(dict(run["payload"]), ctx)
+            if self.in_thread_types is None or run["type"] in self.in_thread_types:
+                result = job_type.handler(dict(run["payload"]), ctx)
+            else:
+                result = call_isolated(job_type.handler, dict(run["payload"]), ctx)
         except JobFailed as failed:
             result, failure = failed.result, error_of(failed.kind, failed.message)
+        except HandlerCrashed as crashed:
+            if ctx.reason is None:
+                ctx.logger.error("run %s crashed: %s", ctx.run_id, crashed)
+            failure = error_of(ErrorKind.CRASHED, str(crashed))
+        except HandlerRaised as raised:
+            if ctx.reason is None:
+                ctx.logger.warning("run %s failed: %s", ctx.run_id, raised)
+            failure = error_of(ErrorKind.EXCEPTION, str(raised))
         except Exception as exc:  # a handler's bug or its target's failure: the run fails
             if ctx.reason is None:
                 ctx.logger.warning("run %s failed: %r", ctx.run_id, exc)

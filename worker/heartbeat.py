@@ -8,6 +8,11 @@ the process's runs in one statement. And a run that the user cancelled (or an ov
 ``replace`` superseded, or that passed its ``timeout_seconds``) must stop within
 seconds: between heartbeats the thread checks the runs' cancellation flags and their
 deadlines once a second, and interrupts the handler.
+
+A handler that ignores the interrupt would otherwise stay ``running`` forever, its
+heartbeat refreshed by this thread. :data:`ABANDON_AFTER` seconds after the interrupt,
+the run is abandoned: it leaves the in-flight set (no more heartbeats), and is finished
+as cancelled or timed out; whatever the handler's thread returns later is discarded.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import dramatiq
@@ -30,6 +36,8 @@ from shared.repository import dispatch as dispatch_repo
 log = logging.getLogger("chronos.worker.heartbeat")
 
 CHECK_EVERY = 1.0
+# How long after its interrupt a handler may go on before its run is abandoned.
+ABANDON_AFTER = 30.0
 
 
 class InFlight:
@@ -37,15 +45,29 @@ class InFlight:
 
     def __init__(self) -> None:
         self._runs: dict[uuid.UUID, RunContext] = {}
+        self._abandon: dict[uuid.UUID, Callable[[], None]] = {}
         self._lock = threading.Lock()
 
-    def add(self, ctx: RunContext) -> None:
+    def add(self, ctx: RunContext, abandon: Callable[[], None] | None = None) -> None:
+        """``abandon`` finishes the run without its handler (see :data:`ABANDON_AFTER`)."""
         with self._lock:
             self._runs[ctx.run_id] = ctx
+            if abandon is not None:
+                self._abandon[ctx.run_id] = abandon
 
     def remove(self, run_id: uuid.UUID) -> None:
         with self._lock:
             self._runs.pop(run_id, None)
+            self._abandon.pop(run_id, None)
+
+    def abandon(self, run_id: uuid.UUID) -> bool:
+        with self._lock:
+            self._runs.pop(run_id, None)
+            callback = self._abandon.pop(run_id, None)
+        if callback is None:
+            return False
+        callback()
+        return True
 
     def snapshot(self) -> dict[uuid.UUID, RunContext]:
         with self._lock:
@@ -61,8 +83,11 @@ class Heartbeat(dramatiq.Middleware):
         engine: Callable[[], Engine],
         clock: Clock,
         heartbeat_seconds: float,
+        abandon_after: float = ABANDON_AFTER,
     ) -> None:
         self.in_flight = in_flight
+        self.abandon_after = timedelta(seconds=abandon_after)
+        self._interrupted: dict[uuid.UUID, datetime] = {}
         self._engine = engine
         self.clock = clock
         self.heartbeat_seconds = heartbeat_seconds
@@ -98,12 +123,19 @@ class Heartbeat(dramatiq.Middleware):
 
     def run_once(self, *, beat: bool) -> None:
         runs = self.in_flight.snapshot()
+        for run_id in list(self._interrupted):
+            if run_id not in runs:
+                del self._interrupted[run_id]
         if not runs:
             return
         now = self.clock.now()
         for ctx in runs.values():
             if now >= ctx.deadline:
                 ctx.interrupt("timeout")
+        self._abandon_stuck(runs, now)
+        runs = self.in_flight.snapshot()
+        if not runs:
+            return
         ids = list(runs)
         with self.engine.begin() as conn:
             if beat:
@@ -119,3 +151,18 @@ class Heartbeat(dramatiq.Middleware):
                     ctx.interrupt("cancelled")
             elif row["cancel_requested_at"] is not None:
                 ctx.interrupt("cancelled")
+
+    def _abandon_stuck(self, runs: dict[uuid.UUID, RunContext], now: datetime) -> None:
+        for run_id, ctx in runs.items():
+            if ctx.reason is None:
+                continue
+            since = self._interrupted.setdefault(run_id, now)
+            if now - since >= self.abandon_after and self.in_flight.abandon(run_id):
+                del self._interrupted[run_id]
+                log.error(
+                    "run %s: its handler ignored the %s interrupt for %s; abandoned",
+                    run_id,
+                    ctx.reason,
+                    self.abandon_after,
+                    extra={"run_id": str(run_id)},
+                )

@@ -227,7 +227,7 @@ class Outcome:
 
 RUN_WITH_JOB = (
     "r.id, r.job_id, r.attempt, r.origin, r.priority, r.scheduled_for, r.started_at, r.state, "
-    "r.cancel_requested_at, j.type, j.payload, j.max_attempts, j.retry_backoff_seconds, "
+    "r.cancel_requested_at, r.error, j.type, j.payload, j.max_attempts, j.retry_backoff_seconds, "
     "j.timeout_seconds, j.status AS job_status, j.queue"
 )
 
@@ -403,3 +403,33 @@ def earliest_due(conn: Connection) -> datetime | None:
         {"priorities": PRIORITIES},
     )
     return due
+
+
+def database_time(conn: Connection) -> datetime:
+    """PostgreSQL's clock, which decides every time Chronos compares across processes."""
+    now: datetime = conn.scalar(text("SELECT clock_timestamp()"))
+    return now
+
+
+def crashed_attempts(
+    conn: Connection, attempts: Sequence[tuple[uuid.UUID, datetime, int]]
+) -> set[tuple[uuid.UUID, datetime, int]]:
+    """Which of these ``(job_id, scheduled_for, attempt)`` ended crashed or lost."""
+    if not attempts:
+        return set()
+    rows = conn.execute(
+        text(
+            "SELECT r.job_id, r.scheduled_for, r.attempt FROM runs AS r "
+            "JOIN unnest(CAST(:jobs AS uuid[]), CAST(:times AS timestamptz[]), "
+            "CAST(:attempts AS int[])) AS k(job_id, scheduled_for, attempt) "
+            "ON r.job_id = k.job_id AND r.scheduled_for = k.scheduled_for "
+            "AND r.attempt = k.attempt "
+            "WHERE r.state IN ('failed', 'lost') AND r.error->>'kind' IN ('crashed', 'lost')"
+        ),
+        {
+            "jobs": [job for job, _, _ in attempts],
+            "times": [moment for _, moment, _ in attempts],
+            "attempts": [attempt for _, _, attempt in attempts],
+        },
+    )
+    return {(row.job_id, row.scheduled_for, row.attempt) for row in rows}

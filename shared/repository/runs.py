@@ -126,11 +126,14 @@ def next_due(conn: Connection, job_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, 
 
 def last_runs(conn: Connection, job_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Row]:
     """Each job's newest run that has left ``pending``."""
+    # One short walk of ix_runs_history per job, newest first, stopping at the first run
+    # that left pending; DISTINCT ON would read the job's whole history.
     rows = conn.execute(
         text(
-            f"SELECT DISTINCT ON (job_id) {RUN_COLUMNS} FROM runs "
-            "WHERE job_id = ANY(:ids) AND state <> 'pending' "
-            "ORDER BY job_id, created_at DESC, id DESC"
+            f"SELECT last.* FROM unnest(CAST(:ids AS uuid[])) AS wanted(job_id) "
+            f"CROSS JOIN LATERAL (SELECT {RUN_COLUMNS} FROM runs "
+            "WHERE runs.job_id = wanted.job_id AND state <> 'pending' "
+            "ORDER BY created_at DESC, id DESC LIMIT 1) AS last"
         ),
         {"ids": list(job_ids)},
     ).mappings()

@@ -215,7 +215,8 @@ class BatchBody(Closed):
 
 class RunError(BaseModel):
     kind: Annotated[str, choice(ErrorKind)] = Field(
-        description="`http_status`: an `http` job's target answered with a non-2xx status."
+        description="`http_status`: an `http` job's target answered with a non-2xx status. "
+        "`crashed`: the handler's process died (a custom type that exited or was killed)."
     )
     message: str = Field(description="What went wrong.")
 

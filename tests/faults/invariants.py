@@ -33,6 +33,7 @@ from sqlalchemy import Connection, Engine, text
 TERMINAL = frozenset({"succeeded", "failed", "cancelled", "skipped", "lost"})
 STARTED_OUTCOMES = frozenset({"succeeded", "failed", "lost"})
 RETRIED = frozenset({"failed", "lost"})
+CRASHED = frozenset({"crashed", "lost"})
 LIVE = frozenset({"queued", "running"})
 USER_HELD = frozenset({"paused", "cancelled"})
 OUTCOME_STATUS = {
@@ -58,8 +59,8 @@ JOB_QUERY = (
 )
 RUN_QUERY = (
     "SELECT id, job_id, attempt, origin, scheduled_for, due_at, state, queued_at, "
-    "published_at, started_at, finished_at, cancel_requested_at, worker, created_at "
-    "FROM runs"
+    "published_at, started_at, finished_at, cancel_requested_at, worker, created_at, "
+    "error->>'kind' AS error_kind FROM runs"
 )
 
 
@@ -264,8 +265,16 @@ def _check_occurrences(report: Report, job: dict[str, Any], job_runs: list[dict[
         final = finals[0]
         if final["state"] not in TERMINAL and final["state"] != "pending":
             problems.append(f"unfinished: the last attempt {_short(final)} is not final")
+        by_attempt = {run["attempt"]: run for run in attempts}
+        before = by_attempt.get(last - 1)
+        crashed_twice = (
+            before is not None
+            and final.get("error_kind") in CRASHED
+            and before.get("error_kind") in CRASHED
+        )
         if (
             final["state"] in RETRIED
+            and not crashed_twice  # a poison job: two crashes in a row end the occurrence
             and last < job["max_attempts"]
             and job["status"] != "cancelled"
             and final["cancel_requested_at"] is None

@@ -40,6 +40,7 @@ def test_a_pass_counts_what_it_claimed_and_published_and_times_itself(world: Wor
     scheduler = Scheduler(world.settings, world.engine, world.clock, metrics)
     try:
         result = scheduler.run_once()
+        scheduler.maintain_once()  # rescue and prune: the maintenance thread's pass
     finally:
         scheduler.close()
 

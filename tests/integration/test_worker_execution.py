@@ -20,7 +20,7 @@ from sqlalchemy import Engine, event
 
 from scheduler.dispatcher import DispatchResult
 from scheduler.rescuer import Rescuer
-from shared import lifecycle
+from shared import jobtypes, lifecycle
 from shared.db import make_engine
 from shared.jobtypes import RunContext
 from shared.settings import Settings
@@ -339,3 +339,35 @@ def test_a_metric_that_cannot_be_recorded_raises_nothing(
         record.getMessage() for record in caplog.records if "not recorded" in record.getMessage()
     ]
     assert len(warnings) == 2, warnings
+
+
+def test_a_handler_that_ignores_its_timeout_is_abandoned_and_its_late_result_dropped(
+    world: World,
+) -> None:
+    release = threading.Event()
+
+    def deaf(payload: Any, ctx: RunContext) -> dict[str, Any]:
+        release.wait(30)  # never looks at ctx.cancelled
+        return {"late": True}
+
+    jobtypes.register("deaf", lambda payload: {}, deaf)
+    try:
+        job = world.submit(type="deaf", timeout_seconds=1, max_attempts=1)
+        worker = Worker(world)
+        thread = worker.execute_in_thread(worker.take())
+        world.clock.advance(1.5)
+        worker.heartbeat.run_once(beat=True)  # interrupted; the handler goes on
+        assert world.runs(job)[0]["state"] == "running"
+        world.clock.advance(heartbeat.ABANDON_AFTER)
+        worker.heartbeat.run_once(beat=True)  # abandoned
+        assert worker.executor.flush(timeout=10)
+        [run] = world.runs(job)
+        assert (run["state"], run["error"]["kind"]) == ("failed", "timeout")
+        assert "abandoned" in run["error"]["message"]
+        assert worker.in_flight.snapshot() == {}
+        release.set()
+        worker.join(thread)
+        assert world.runs(job) == [run]  # the late result changed nothing
+    finally:
+        release.set()
+        jobtypes.REGISTRY.pop("deaf", None)

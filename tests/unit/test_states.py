@@ -178,5 +178,6 @@ def test_policies_roles_and_error_kinds_match_the_api() -> None:
         "cancelled",
         "lost",
         "http_status",
+        "crashed",
     }
     assert {o.value for o in RunOrigin} == {"schedule", "retry", "manual"}

@@ -1,0 +1,49 @@
+"""DatabaseClock: the database's time carried forward, whatever the host clock says."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from shared.clock import DatabaseClock, FixedClock, host_clock
+
+DB_TIME = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def test_follows_the_database_not_the_host() -> None:
+    host = FixedClock(DB_TIME - timedelta(minutes=5))
+    clock = DatabaseClock(lambda: DB_TIME, host)
+    now = clock.now()
+    assert DB_TIME <= now < DB_TIME + timedelta(seconds=5)
+    assert clock.offset is not None
+    assert clock.offset < timedelta(minutes=-4)
+    host.advance(3600)  # the host clock jumps: the reading does not
+    assert clock.now() < DB_TIME + timedelta(seconds=5)
+
+
+def test_a_failed_resync_carries_the_last_reading_on() -> None:
+    readings = [DB_TIME]
+
+    def read() -> datetime:
+        if not readings:
+            raise ConnectionError("database down")
+        return readings.pop()
+
+    clock = DatabaseClock(read, FixedClock(DB_TIME), resync_seconds=0.0)
+    first = clock.now()
+    assert clock.now() >= first  # the resync failed, the last reading goes on
+
+
+def test_no_reading_yet_uses_the_host_clock() -> None:
+    def read() -> datetime:
+        raise ConnectionError("database down")
+
+    assert DatabaseClock(read, FixedClock(DB_TIME)).now() == DB_TIME
+
+
+def test_the_test_offset_is_ignored_in_production() -> None:
+    env = {"CHRONOS_TEST_CLOCK_OFFSET_SECONDS": "60"}
+    assert host_clock(env, "development").offset == timedelta(seconds=60)
+    assert host_clock(env, "production").offset == timedelta(0)
+    assert host_clock({"CHRONOS_TEST_CLOCK_OFFSET_SECONDS": "nan"}, "development").offset == (
+        timedelta(0)
+    )
