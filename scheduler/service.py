@@ -31,6 +31,7 @@ from scheduler.pruner import Pruner
 from scheduler.publisher import Outgoing, Publisher
 from scheduler.rescuer import Rescuer
 from scheduler.wakeup import Wakeup
+from shared.accounts import purge_deleted_accounts
 from shared.clock import Clock
 from shared.repository import dispatch as dispatch_repo
 from shared.settings import Settings
@@ -40,6 +41,8 @@ log = logging.getLogger("chronos.scheduler")
 RECOVER_EVERY = 1.0
 RESCUE_EVERY = 5.0
 REDELIVER_EVERY = 60.0
+PURGE_ACCOUNTS_EVERY = 30.0
+PURGE_ACCOUNTS_BUDGET = 5.0
 PRUNE_EVERY = 300.0
 MAX_BACKOFF = 30.0
 # The circuit breaker's probes: from this, doubling up to MAX_BACKOFF, with jitter.
@@ -89,6 +92,7 @@ class Scheduler:
             "redeliver": 0.0,
             "rescue": 0.0,
             "prune": 0.0,
+            "purge_accounts": 0.0,
         }
 
     def _periodic(self, name: str, every: float) -> bool:
@@ -132,6 +136,12 @@ class Scheduler:
                     result.pruned = self.pruner.run_once()
                 if not self.pruner.caught_up:
                     self._due["prune"] = time.monotonic()  # behind: go on at the next tick
+            if self._periodic("purge_accounts", PURGE_ACCOUNTS_EVERY):
+                # What a user deletion left of its run history, deleted in the background.
+                with timing("purge_accounts"):
+                    purged = purge_deleted_accounts(self.engine, PURGE_ACCOUNTS_BUDGET)
+                if purged:
+                    log.info("purged %d deleted accounts", purged)
         finally:
             self.metrics.count(result)
         return result

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from scheduler.publisher import Outgoing
 from scheduler.service import Scheduler
@@ -43,3 +44,22 @@ def test_an_unexpected_exception_in_a_pass_does_not_end_the_loop(
         loop.join(30)
     assert not loop.is_alive()
     assert "scheduler pass failed" in caplog.text
+
+
+def test_maintenance_finishes_what_a_user_deletion_left(world: World) -> None:
+    """A deletion that ran out of its budget leaves the account marked deleted; the
+    scheduler's maintenance removes the rest of it."""
+    with world.engine.begin() as conn:
+        user_id = conn.scalar(
+            text(
+                "INSERT INTO users (id, username, username_folded, email, password_hash, role, "
+                "created_at, updated_at, deleted_at) VALUES (gen_random_uuid(), :name, NULL, "
+                "NULL, 'x', 'user', now(), now(), now()) RETURNING id"
+            ),
+            {"name": f"gone{uuid.uuid4().hex[:8]}"},
+        )
+    scheduler = Scheduler(world.settings, world.engine, world.clock)
+    scheduler.maintain_once()
+    with world.engine.connect() as conn:
+        left = conn.scalar(text("SELECT count(*) FROM users WHERE id = :id"), {"id": user_id})
+    assert left == 0
