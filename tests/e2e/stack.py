@@ -232,6 +232,7 @@ class Stack:
         (CHRONOS_QUEUES) and consumes only them (Dramatiq's ``--queues``)."""
         extra = ""
         env: dict[str, str] = {}
+        queues = queues or ("default",)
         if queues:
             prefix = self.env["CHRONOS_QUEUE_PREFIX"]
             extra = "--queues " + " ".join(f"{prefix}{queue}" for queue in queues)

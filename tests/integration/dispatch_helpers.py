@@ -31,6 +31,7 @@ from sqlalchemy import Engine, text
 from scheduler.dispatcher import Dispatcher
 from scheduler.publisher import Publisher
 from shared import lifecycle
+from shared.broker import declare_queues
 from shared.clock import FixedClock
 from shared.outcomes import record_outcome
 from shared.repository import dispatch as dispatch_repo
@@ -115,7 +116,9 @@ class World:
     def submit(self, body: dict[str, Any] | None = None, **fields: Any) -> uuid.UUID:
         """Submit a job (through validation, as the API does) at the clock's time."""
         raw: dict[str, Any] = {"type": "noop", "queue": self.queue, **(body or {}), **fields}
-        spec = parse_submit(raw, self.now, is_admin=False, shell_enabled=False)
+        spec = parse_submit(
+            raw, self.now, is_admin=False, shell_enabled=False, queues=self.settings.queues
+        )
         with self.engine.begin() as conn:
             job_view, created = lifecycle.submit(conn, spec, owner_id=self.owner_id, now=self.now)
         assert created
@@ -251,6 +254,8 @@ def open_world(
         queue=queue,
         start=start,
     )
+    # The queue exists as soon as a worker of it starts; the scheduler never creates one.
+    declare_queues(world.settings)
     try:
         yield world
     finally:
