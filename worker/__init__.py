@@ -24,6 +24,7 @@ from shared.logs import configure_logging
 from shared.settings import load_log_format, load_settings
 from worker import handlers
 from worker.execution import Executor, FlushOutcomes
+from worker.hardening import protect_process
 from worker.heartbeat import Heartbeat, InFlight
 from worker.metrics import RunMetrics
 from worker.signals import merge_duplicate_sigterms
@@ -38,6 +39,8 @@ merge_duplicate_sigterms()
 # only the line format becomes Chronos's. First, so that load_settings' warnings use it.
 configure_logging(load_log_format(os.environ), level=None)
 settings = load_settings()
+# Before any job runs: a shell job's child must not read this process's environment.
+protect_process()
 logging.getLogger("chronos").setLevel(logging.INFO)
 logging.getLogger("pika").setLevel(logging.WARNING)
 handlers.install()

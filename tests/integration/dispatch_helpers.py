@@ -48,6 +48,20 @@ EPOCH = datetime(2001, 3, 5, 12, 0, tzinfo=UTC)
 BROKER_DOWN_URL = "amqp://guest:guest@127.0.0.1:1/%2F"
 
 
+def worker_module(name: str) -> types.ModuleType:
+    """``worker.<name>``, imported without running ``worker/__init__.py``."""
+    stub: types.ModuleType | None = None
+    if "worker" not in sys.modules:
+        stub = types.ModuleType("worker")
+        stub.__path__ = [str(ROOT / "worker")]
+        sys.modules["worker"] = stub
+    try:
+        return importlib.import_module(f"worker.{name}")
+    finally:
+        if stub is not None and sys.modules.get("worker") is stub:
+            del sys.modules["worker"]
+
+
 def worker_modules() -> tuple[types.ModuleType, types.ModuleType, types.ModuleType]:
     """``worker.execution``, ``worker.heartbeat`` and ``worker.handlers``, imported without
     running ``worker/__init__.py`` (which builds a broker from the environment).

@@ -16,7 +16,9 @@ import pytest
 from shared.run_context import JobFailed, RunContext
 from shared.settings import Settings
 from tests.e2e.smtp_sink import SmtpSink
-from worker.handlers import email as email_handler
+from tests.integration.dispatch_helpers import worker_module
+
+email_handler = worker_module("handlers.email")
 
 
 @pytest.fixture
