@@ -20,11 +20,11 @@ from shared import jobtypes
 from shared.broker import ACTOR_NAME, make_broker
 from shared.clock import SystemClock
 from shared.db import make_engine
+from shared.hardening import protect_process
 from shared.logs import configure_logging
 from shared.settings import load_log_format, load_settings
 from worker import handlers
 from worker.execution import Executor, FlushOutcomes
-from worker.hardening import protect_process
 from worker.heartbeat import Heartbeat, InFlight
 from worker.metrics import RunMetrics
 from worker.signals import merge_duplicate_sigterms

@@ -9,12 +9,12 @@ import sys
 import uuid
 from datetime import UTC, datetime
 
+from shared.hardening import protect_process
 from shared.run_context import JobFailed, RunContext
 from shared.settings import Settings
 from tests.integration.dispatch_helpers import worker_module
 
 shell = worker_module("handlers.shell")
-protect_process = worker_module("hardening").protect_process
 
 
 def main() -> None:

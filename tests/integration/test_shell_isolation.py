@@ -15,12 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from shared.hardening import dumpable
 from shared.run_context import RunContext
 from shared.settings import Settings
 from tests.integration.dispatch_helpers import worker_module
 
 shell = worker_module("handlers.shell")
-dumpable = worker_module("hardening").dumpable
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "chronos-secret-" + uuid.uuid4().hex
@@ -122,9 +122,8 @@ def test_the_worker_process_can_be_made_non_dumpable() -> None:
         [
             sys.executable,
             "-c",
-            "from tests.integration.dispatch_helpers import worker_module;"
-            "h = worker_module('hardening');"
-            "assert h.dumpable(); h.protect_process(); print(h.dumpable())",
+            "from shared.hardening import protect_process, dumpable;"
+            "assert dumpable(); protect_process(); print(dumpable())",
         ],
         cwd=ROOT,
         capture_output=True,

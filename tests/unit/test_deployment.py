@@ -88,3 +88,12 @@ def test_the_image_defaults_to_production() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "CHRONOS_ENV=production" in dockerfile
     assert "USER chronos" in dockerfile
+
+
+def test_workers_start_non_dumpable() -> None:
+    """M9: the Dramatiq main process holds the secrets too (a shell job's grandparent),
+    so the Procfile and compose start the CLI through shared.hardening."""
+    procfile = (ROOT / "Procfile").read_text()
+    [worker] = [line for line in procfile.splitlines() if line.startswith("worker:")]
+    assert "exec python -m shared.hardening worker " in worker
+    assert SERVICES["worker"]["command"][:4] == ["python", "-m", "shared.hardening", "worker"]

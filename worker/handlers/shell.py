@@ -8,7 +8,7 @@ The child cannot reach the worker's secrets:
 - its environment is ``BASE_ENV`` plus the payload's ``env``, never the worker's own;
 - ``/proc/<worker>/environ`` still holds the worker's initial environment (the database
   URL, the broker URL), so the worker makes itself non-dumpable
-  (:func:`worker.hardening.protect_process`), which makes that file unreadable to
+  (:func:`shared.hardening.protect_process`), which makes that file unreadable to
   processes of the same uid, and a worker running as root starts children as
   ``nobody``, which cannot read another uid's files in ``/proc`` at all;
 - it runs under ``setpriv --no-new-privs`` where util-linux is installed, so no
