@@ -56,3 +56,18 @@ def child_exit(server: Any, worker: Any) -> None:
 def on_exit(server: Any) -> None:
     if _private_dir is not None:
         shutil.rmtree(_private_dir, ignore_errors=True)
+
+
+# Slow clients (L6). A sync worker serves one connection at a time, so two clients that
+# trickle a body would hold both workers until the timeout; a gthread worker serves
+# `threads` requests at once and parks idle keep-alive connections off its threads. The
+# limits bound what a request line and headers may cost. This is not enough alone on
+# the internet: put a buffering proxy in front (deploy/nginx.conf; see the README).
+worker_class = "gthread"
+threads = int(os.environ.get("CHRONOS_API_THREADS", "4"))
+timeout = 30
+graceful_timeout = 30
+keepalive = 5
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190

@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from bench.procs import ROOT, VENV_BIN
 from bench.sizes import Sizes
+from shared.broker import declare_queues
 from shared.db import ensure_database, make_engine
 from shared.settings import Settings, load_settings
 
@@ -106,6 +107,9 @@ class BenchContext:
         self._created = True
         migrate(self.database_url)
         self.queues.add(self.chronos_queue)
+        # As a worker of it would: the scheduler never creates a queue, and some
+        # benchmarks dispatch with no worker running.
+        declare_queues(self.settings)
 
     def track_queue(self, name: str) -> str:
         self.queues.add(name)

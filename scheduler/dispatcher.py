@@ -37,7 +37,7 @@ from shared.repository import dispatch as dispatch_repo
 from shared.repository import jobs as job_repo
 from shared.repository import runs as run_repo
 from shared.settings import Settings
-from shared.states import OverlapPolicy, RunOrigin
+from shared.states import ErrorKind, OverlapPolicy, RunOrigin
 
 log = logging.getLogger("chronos.scheduler.dispatcher")
 
@@ -179,6 +179,7 @@ class Dispatcher:
 
     def send(self, outgoing: list[Outgoing]) -> list[uuid.UUID]:
         """Step 2 alone: the run ids RabbitMQ confirmed (none if the publish failed)."""
+        outgoing = self.refuse_unknown_queues(outgoing)
         if not outgoing:
             return []
         try:
@@ -188,6 +189,33 @@ class Dispatcher:
             log.warning("publishing %d runs failed: %s", len(outgoing), error)
             self.broker_failed = True
             return []
+
+    def refuse_unknown_queues(self, outgoing: list[Outgoing]) -> list[Outgoing]:
+        """Fail, visibly, the runs of a queue outside CHRONOS_QUEUES (a job submitted
+        before the queue was removed from the list, or written to the database directly):
+        nothing consumes it, and the scheduler never creates a queue. The others go on."""
+        known = {self.settings.queue_name(queue) for queue in self.settings.queues}
+        unknown = [item for item in outgoing if item.message.queue_name not in known]
+        if not unknown:
+            return outgoing
+        names = sorted({item.message.queue_name for item in unknown})
+        message = (
+            f"queue {', '.join(repr(name) for name in names)} is not in this deployment's "
+            f"CHRONOS_QUEUES ({', '.join(self.settings.queues)}); the run was not sent"
+        )
+        with self.engine.begin() as conn:
+            failed = dispatch_repo.fail_unroutable(
+                conn,
+                [item.run_id for item in unknown],
+                {"kind": str(ErrorKind.EXCEPTION), "message": message},
+                self.clock.now(),
+            )
+            job_repo.refresh_status(
+                conn, sorted({row["job_id"] for row in failed}), self.clock.now()
+            )
+        log.error("failed %d runs: %s", len(failed), message)
+        refused = {item.run_id for item in unknown}
+        return [item for item in outgoing if item.run_id not in refused]
 
     def mark(self, confirmed: list[uuid.UUID]) -> int:
         """Step 3 alone: record the confirmed publish."""

@@ -6,8 +6,11 @@ so a whole batch costs one round trip instead of one confirm per message. Messag
 published ``mandatory``: one that no queue took comes back and is not counted as
 confirmed, so its run is published again later rather than lost.
 
-Queues are declared through Dramatiq's own broker, so that their arguments are exactly
-the ones a stock Dramatiq worker declares.
+The scheduler never declares a queue: the workers do (``dramatiq worker`` declares the
+queues it consumes, with Dramatiq's own arguments). A publish to the default exchange
+creates nothing, so a message for a queue no worker has declared comes back, its run
+stays queued without a confirmed publish, and the log names the queue. Nothing piles up
+in RabbitMQ for a queue that nothing consumes.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from dataclasses import dataclass
 
 import dramatiq
 import pika
-from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
 from shared.settings import Settings
 
@@ -48,11 +50,10 @@ class PublishError(Exception):
 class Publisher:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._broker: RabbitmqBroker | None = None
         self._connection: pika.BlockingConnection | None = None
         self._channel: pika.adapters.blocking_connection.BlockingChannel | None = None
-        self._declared: set[str] = set()
         self._returned: set[str] = set()
+        self._returned_queues: set[str] = set()
 
     def _open(self) -> pika.adapters.blocking_connection.BlockingChannel:
         if self._channel is not None and self._channel.is_open:
@@ -84,44 +85,20 @@ class Publisher:
         return True
 
     def _on_return(self, channel: object, method: object, properties: object, body: bytes) -> None:
+        self._returned_queues.add(str(getattr(method, "routing_key", "?")))
         try:
             self._returned.add(dramatiq.Message.decode(body).message_id)
         except dramatiq.errors.DecodeError:
             log.warning("a message we did not send came back from RabbitMQ")
-
-    def declare(self, queue_name: str) -> None:
-        if queue_name in self._declared:
-            return
-        if self._broker is None:
-            url = self.parameters()
-            self._broker = RabbitmqBroker(
-                parameters=[
-                    {
-                        "host": url.host,
-                        "port": url.port,
-                        "virtual_host": url.virtual_host,
-                        "credentials": url.credentials,
-                        "ssl_options": url.ssl_options,
-                        "socket_timeout": url.socket_timeout,
-                        "stack_timeout": url.stack_timeout,
-                        "connection_attempts": url.connection_attempts,
-                        "heartbeat": url.heartbeat,
-                        "blocked_connection_timeout": url.blocked_connection_timeout,
-                    }
-                ]
-            )
-        self._broker.declare_queue(queue_name, ensure=True)
-        self._declared.add(queue_name)
 
     def publish(self, batch: Sequence[Outgoing]) -> list[uuid.UUID]:
         """Publish a batch; returns the run ids RabbitMQ confirmed."""
         if not batch:
             return []
         try:
-            for item in batch:
-                self.declare(item.message.queue_name)
             channel = self._open()
             self._returned.clear()
+            self._returned_queues.clear()
             # BlockingChannel.basic_publish writes each message to the socket before it
             # returns (a system call, and a fifth of the scheduler's time in a burst).
             # Inside a transaction nothing is settled until tx.commit, which sends
@@ -138,16 +115,17 @@ class Publisher:
             channel.tx_commit()
             assert self._connection is not None
             self._connection.process_data_events(0)
-        except (pika.exceptions.AMQPError, dramatiq.errors.BrokerError, OSError) as error:
+        except (pika.exceptions.AMQPError, OSError) as error:
             self.close()
             raise PublishError(f"{error.__class__.__name__}: {error}") from error
         if self._returned:
-            # No queue took them: a queue was deleted behind our back. Forget what we
-            # declared, so that the next publish declares the queue again.
+            # No queue took them: no worker has declared the queue yet (or it was deleted).
             log.warning(
-                "RabbitMQ returned %d messages; they will be published again", len(self._returned)
+                "RabbitMQ returned %d messages: queue %s does not exist (no worker consuming "
+                "it has started); the runs stay queued and are published again later",
+                len(self._returned),
+                ", ".join(sorted(self._returned_queues)),
             )
-            self._forget_declarations()
         return [item.run_id for item in batch if item.message.message_id not in self._returned]
 
     def queue_depth(self, queue_name: str) -> int | None:
@@ -171,21 +149,9 @@ class Publisher:
 
     def close(self) -> None:
         self._close_channel()
-        self._forget_declarations()
 
     def _close_channel(self) -> None:
         connection, self._connection, self._channel = self._connection, None, None
         if connection is not None and connection.is_open:
             with contextlib.suppress(pika.exceptions.AMQPError):
                 connection.close()
-
-    def _forget_declarations(self) -> None:
-        """Drop the declaring broker too: it remembers queues it declared, and would not
-        declare a deleted one again."""
-        if self._broker is not None:
-            try:
-                self._broker.close()
-            except Exception:  # best effort on the way out
-                log.debug("closing the declaring broker failed", exc_info=True)
-            self._broker = None
-            self._declared.clear()

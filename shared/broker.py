@@ -37,3 +37,14 @@ def run_message(
         message_id=str(run_id),
         message_timestamp=int(now.timestamp() * 1000),
     )
+
+
+def declare_queues(settings: Settings) -> None:
+    """Create the queues in ``settings.queues`` as a worker that consumes them does: the
+    scheduler never declares a queue itself (see :mod:`scheduler.publisher`)."""
+    broker = make_broker(settings)
+    try:
+        for queue in settings.queues:
+            broker.declare_queue(settings.queue_name(queue), ensure=True)
+    finally:
+        broker.close()

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from shared.logs import LOG_FORMATS
-from shared.netpolicy import NetworkPolicy, NetworkPolicyError, parse_networks
+from shared.netpolicy import NetworkPolicy, NetworkPolicyError, parse_networks, parse_ports
 
 log = logging.getLogger("chronos.settings")
 
@@ -69,6 +69,13 @@ class Settings:
     # How long a DELETE of an account may spend purging run history before it answers;
     # the rest is purged later (shared.accounts). Well below gunicorn's 30 s timeout.
     account_purge_seconds: float = 10.0
+    # Ports ``http`` jobs may call; empty: any (the development default).
+    http_allowed_ports: frozenset[int] = frozenset()
+    # The ``From`` of every email: the operator's, never the job's.
+    smtp_from: str = "chronos@localhost"
+    email_max_recipients: int = 50
+    # Messages one worker process sends per minute, across all users.
+    email_per_minute: int = 60
 
     @property
     def production(self) -> bool:
@@ -81,6 +88,7 @@ class Settings:
             allow_private=not self.production,
             allowed=parse_networks(self.http_allowed_networks, "CHRONOS_HTTP_ALLOWED_NETWORKS"),
             denied=parse_networks(self.http_denied_networks, "CHRONOS_HTTP_DENIED_NETWORKS"),
+            ports=self.http_allowed_ports,
         )
 
     def queue_name(self, queue: str) -> str:
@@ -129,7 +137,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if env not in {"development", "production"}:
         raise SettingsError(f"CHRONOS_ENV: expected development or production, got {env!r}")
 
-    secret = environ.get("CHRONOS_JWT_SECRET", "")
+    secret = environ.get("CHRONOS_JWT_SECRET", "") or _secret_file(environ)
     if env == "production":
         if not secret:
             raise SettingsError("CHRONOS_JWT_SECRET: required when CHRONOS_ENV=production")
@@ -178,7 +186,45 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_format=load_log_format(environ),
         signups_per_minute=int(_number(environ, "CHRONOS_SIGNUPS_PER_MINUTE", 10, 1)),
         account_purge_seconds=_number(environ, "CHRONOS_ACCOUNT_PURGE_SECONDS", 10.0, 0.0),
+        http_allowed_ports=_ports(environ, env),
+        smtp_from=_address(environ, "CHRONOS_SMTP_FROM", "chronos@localhost"),
+        email_max_recipients=int(_number(environ, "CHRONOS_EMAIL_MAX_RECIPIENTS", 50, 1)),
+        email_per_minute=int(_number(environ, "CHRONOS_EMAIL_PER_MINUTE", 60, 1)),
     )
+
+
+def _secret_file(environ: Mapping[str, str]) -> str:
+    """``CHRONOS_JWT_SECRET_FILE``: a file holding the secret (a Docker secret, or the one
+    compose generates on first start), read when CHRONOS_JWT_SECRET is not set."""
+    path = environ.get("CHRONOS_JWT_SECRET_FILE", "")
+    if not path:
+        return ""
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read().strip()
+    except OSError as error:
+        raise SettingsError(
+            f"CHRONOS_JWT_SECRET_FILE: cannot read {path!r}: {error.strerror}"
+        ) from None
+
+
+def _ports(environ: Mapping[str, str], env: str) -> frozenset[int]:
+    """``CHRONOS_HTTP_ALLOWED_PORTS``: default 80 and 443 in production, any in development;
+    ``any`` allows every port."""
+    raw = environ.get("CHRONOS_HTTP_ALLOWED_PORTS", "").strip()
+    if raw.lower() == "any" or (not raw and env != "production"):
+        return frozenset()
+    try:
+        return parse_ports(raw or "80,443", "CHRONOS_HTTP_ALLOWED_PORTS")
+    except NetworkPolicyError as error:
+        raise SettingsError(str(error)) from None
+
+
+def _address(environ: Mapping[str, str], name: str, default: str) -> str:
+    raw = environ.get(name, "").strip() or default
+    if any(c in raw for c in "\r\n\x00") or "@" not in raw:
+        raise SettingsError(f"{name}: expected an email address, got {raw!r}")
+    return raw
 
 
 def _port(environ: Mapping[str, str], name: str, default: int) -> int:

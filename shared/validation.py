@@ -6,12 +6,12 @@ Every error names the field at fault (``schedule.cron: expected 5 fields, got 3`
 client can fix its request without reading our code. What only this module checks, the
 OpenAPI document says in words: a ``run_at`` more than 5 minutes in the past, a cron
 expression or time zone that does not exist, an ``end_at`` before the first occurrence,
-and who may submit which job type.
+a queue the deployment does not have, and who may submit which job type.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -36,6 +36,8 @@ from shared.schemas.fields import parse_time as _parse_time
 from shared.schemas.jobs import RECURRENCE_FIELDS, ScheduleInput, SubmitFields, submit_variant
 
 MAX_PAST = timedelta(minutes=5)
+# CHRONOS_QUEUES' default; callers pass the deployment's own list.
+DEFAULT_QUEUES = ("default",)
 
 
 def check_field(rule: Rule, value: Any, field: str) -> Any:
@@ -134,11 +136,20 @@ def submit_model(job_type: jobtypes.JobType) -> type[SubmitFields]:
 
 
 def parse_submit(
-    raw: Any, now: datetime, *, is_admin: bool, shell_enabled: bool, prefix: str = ""
+    raw: Any,
+    now: datetime,
+    *,
+    is_admin: bool,
+    shell_enabled: bool,
+    queues: Collection[str] = DEFAULT_QUEUES,
+    prefix: str = "",
 ) -> JobSpec:
-    """Validate a submit body. ``prefix`` names its place in a batch (``jobs[3]``)."""
+    """Validate a submit body. ``queues`` are the deployment's (CHRONOS_QUEUES): a job on
+    any other queue would never run. ``prefix`` names its place in a batch (``jobs[3]``)."""
     try:
-        return _parse_submit(raw, now, is_admin=is_admin, shell_enabled=shell_enabled)
+        return _parse_submit(
+            raw, now, is_admin=is_admin, shell_enabled=shell_enabled, queues=queues
+        )
     except ValidationError as error:
         if not prefix:
             raise
@@ -156,7 +167,17 @@ def job_type_of(raw: Mapping[str, Any]) -> jobtypes.JobType:
     return job_type
 
 
-def _parse_submit(raw: Any, now: datetime, *, is_admin: bool, shell_enabled: bool) -> JobSpec:
+def check_queue(queue: str, queues: Collection[str], field: str = "queue") -> str:
+    """A queue the deployment has (its shape is the schema's to check)."""
+    if queue not in queues:
+        known = ", ".join(queues)
+        raise ValidationError(field, f"unknown queue {queue[:64]!r}; expected one of {known}")
+    return queue
+
+
+def _parse_submit(
+    raw: Any, now: datetime, *, is_admin: bool, shell_enabled: bool, queues: Collection[str]
+) -> JobSpec:
     if not isinstance(raw, Mapping):
         raise ValidationError("", "the body must be a JSON object")
     job_type = job_type_of(raw)
@@ -175,12 +196,13 @@ def _parse_submit(raw: Any, now: datetime, *, is_admin: bool, shell_enabled: boo
         except ValidationError as error:
             raise error.within("payload") from None
 
+    queue = check_queue(body.queue, queues)
     schedule, first_due = resolve_schedule(body.schedule or ScheduleInput(), now)
     return JobSpec(
         name=body.name or job_type.name,
         type=job_type.name,
         payload=stored,
-        queue=body.queue,
+        queue=queue,
         priority=body.priority,
         schedule=schedule,
         first_due=first_due,

@@ -100,6 +100,7 @@ def settings(database_url: str, queue_prefix: str) -> Settings:
             "CHRONOS_QUEUE_PREFIX": queue_prefix,
             "CHRONOS_JWT_SECRET": "test-secret-" + "x" * 40,
             "CHRONOS_ENABLE_SHELL_JOBS": "true",
+            "CHRONOS_QUEUES": "default,other",
             # Every test client logs in from 127.0.0.1; the throttle has its own tests.
             "CHRONOS_LOGIN_ATTEMPTS_PER_MINUTE": "100000",
             "CHRONOS_SIGNUPS_PER_MINUTE": "100000",

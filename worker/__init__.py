@@ -20,6 +20,7 @@ from shared import jobtypes
 from shared.broker import ACTOR_NAME, make_broker
 from shared.clock import host_clock
 from shared.db import database_clock, make_engine
+from shared.hardening import protect_process
 from shared.logs import configure_logging
 from shared.settings import load_log_format, load_settings
 from worker import handlers
@@ -38,6 +39,8 @@ merge_duplicate_sigterms()
 # only the line format becomes Chronos's. First, so that load_settings' warnings use it.
 configure_logging(load_log_format(os.environ), level=None)
 settings = load_settings()
+# Before any job runs: a shell job's child must not read this process's environment.
+protect_process()
 logging.getLogger("chronos").setLevel(logging.INFO)
 logging.getLogger("pika").setLevel(logging.WARNING)
 handlers.install()

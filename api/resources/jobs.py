@@ -48,7 +48,11 @@ class JobSubmit(Resource):
             raise ValidationError("Idempotency-Key", "expected 1 to 255 characters")
         now = self.clock.now()
         spec = parse_submit(
-            body, now, is_admin=me.is_admin, shell_enabled=self.settings.enable_shell_jobs
+            body,
+            now,
+            is_admin=me.is_admin,
+            shell_enabled=self.settings.enable_shell_jobs,
+            queues=self.settings.queues,
         )
         with self.transaction(req) as conn:
             view, created = lifecycle.submit(
@@ -75,6 +79,7 @@ class JobBatch(Resource):
                 now,
                 is_admin=me.is_admin,
                 shell_enabled=self.settings.enable_shell_jobs,
+                queues=self.settings.queues,
                 prefix=f"jobs[{index}]",
             )
             for index, item in enumerate(items)

@@ -308,6 +308,32 @@ def finish_runs(conn: Connection, outcomes: Sequence[Outcome], now: datetime) ->
     return list(conn.execute(FINISH_RUNS, params).mappings())
 
 
+FAIL_UNROUTABLE = text(
+    """
+    WITH locked AS (
+        SELECT id FROM jobs WHERE id IN (SELECT job_id FROM runs WHERE id = ANY(:ids))
+        ORDER BY id FOR NO KEY UPDATE SKIP LOCKED
+    )
+    UPDATE runs AS r SET state = 'failed', started_at = :now, finished_at = :now,
+        error = CAST(:error AS jsonb)
+    WHERE r.id = ANY(:ids) AND r.state = 'queued' AND r.job_id IN (SELECT id FROM locked)
+    RETURNING r.id, r.job_id
+    """
+)
+
+
+def fail_unroutable(
+    conn: Connection, run_ids: Sequence[uuid.UUID], error: Mapping[str, Any], now: datetime
+) -> list[Row]:
+    """queued → failed for runs whose queue the deployment does not have, with no retry
+    (another attempt would go nowhere either). A run whose job is locked is left for the
+    next pass, as the scheduler's passes never wait."""
+    if not run_ids:
+        return []
+    params = {"ids": list(run_ids), "error": as_json(dict(error)), "now": now}
+    return list(conn.execute(FAIL_UNROUTABLE, params).mappings())
+
+
 HEARTBEAT = text(
     """
     WITH beat AS (

@@ -122,7 +122,11 @@ class SubmitFields(NullMeansDefault):
         ),
     ] = Field(None, description="1 to 200 characters. Default: the type.")
     queue: Annotated[str, text(pattern=QUEUE_PATTERN, message=QUEUE_RULE, nullable=True)] = Field(
-        "default", description="The RabbitMQ queue the runs are sent to."
+        "default",
+        description=(
+            "The RabbitMQ queue the runs are sent to: one of the deployment's queues "
+            "(`CHRONOS_QUEUES`); any other gets `400`, which names the known ones."
+        ),
     )
     priority: Annotated[int, integer(0, 9, nullable=True)] = Field(
         0, description="0 to 9, higher first."

@@ -8,13 +8,14 @@ the job and handed to the handler.
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Annotated, Any, ClassVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.netpolicy import NetworkPolicy, NetworkPolicyError
-from shared.schemas.fields import invalid, number, string_list, string_map, text
+from shared.schemas.fields import Rule, invalid, number, string_list, string_map, text
 
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Methods are matched without regard to case, and stored in upper case.
@@ -25,6 +26,74 @@ METHOD_CHOICES = f"expected one of {', '.join(sorted(HTTP_METHODS))}"
 # An email address as the server checks it: no white space or list separators, an `@`
 # with something on both sides.
 EMAIL_ADDRESS_PATTERN = r"^[^\x00\r\n<>,; ]+@[^\x00\r\n<>,; @]+$"
+# Headers the target must get from the worker alone: framing (request smuggling),
+# routing (Host) and hop-by-hop connection management.
+FORBIDDEN_HEADERS = (
+    "connection",
+    "content-length",
+    "host",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+)
+MAX_HEADERS = 100
+MAX_HEADER_NAME = 256
+MAX_HEADER_VALUE = 8192
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in word)
+
+
+# An RFC 9110 token, and none of the forbidden names in any case.
+HEADER_NAME_PATTERN = (
+    "^(?!(?:"
+    + "|".join(_any_case(name) for name in FORBIDDEN_HEADERS)
+    + f")$)[!#$%&'*+.^_`|~0-9A-Za-z-]{{1,{MAX_HEADER_NAME}}}$"
+)
+# Tab, printable ASCII and the rest of Latin-1 (what HTTP/1.1 carries): no CR, LF, NUL
+# or other control characters.
+HEADER_VALUE_PATTERN = rf"^[\t\x20-\x7e\x80-\xff]{{0,{MAX_HEADER_VALUE}}}$"
+
+
+def _header_map() -> Rule:
+    names = re.compile(HEADER_NAME_PATTERN[:-1] + r"\Z")
+    values = re.compile(HEADER_VALUE_PATTERN[:-1] + r"\Z")
+    forbidden = frozenset(FORBIDDEN_HEADERS)
+
+    def check(value: Any) -> dict[str, str]:
+        if not isinstance(value, dict) or len(value) > MAX_HEADERS:
+            raise invalid("expected an object")
+        for name, item in value.items():
+            # Errors name the header, cut short, and never show its value (a secret).
+            shown = name[:64]
+            if name.lower() in forbidden:
+                raise invalid("is set by the worker and may not be given", at=f".{shown}")
+            if not names.match(name):
+                raise invalid(
+                    f"the header name must be 1 to {MAX_HEADER_NAME} token characters",
+                    at=f".{shown}",
+                )
+            if not isinstance(item, str):
+                raise invalid("expected a string", at=f".{shown}")
+            if not values.match(item):
+                raise invalid(
+                    f"the value must be at most {MAX_HEADER_VALUE} characters, with no CR, "
+                    "LF, NUL or other control characters",
+                    at=f".{shown}",
+                )
+        return dict(value)
+
+    schema = {
+        "type": ["object", "null"],
+        "additionalProperties": {"type": "string", "pattern": HEADER_VALUE_PATTERN},
+        "propertyNames": {"pattern": HEADER_NAME_PATTERN},
+        "maxProperties": MAX_HEADERS,
+    }
+    return Rule(check, schema, nullable=True)
 
 
 class Payload(BaseModel):
@@ -59,8 +128,14 @@ class HttpPayload(Payload):
     method: Annotated[str, text(pattern=METHOD_PATTERN, message=METHOD_CHOICES)] = Field(
         "POST", description="Default `POST`; any case, stored in upper case."
     )
-    headers: Annotated[dict[str, str] | None, string_map()] = Field(
-        None, description="Request headers; their values are stored in clear."
+    headers: Annotated[dict[str, str] | None, _header_map()] = Field(
+        None,
+        description=(
+            "Request headers, checked at submit: names are RFC 9110 tokens, values have no "
+            "CR, LF, NUL or other control character. `Host`, `Content-Length`, "
+            "`Transfer-Encoding`, `Connection` and the other hop-by-hop headers are the "
+            "worker's. Their values are stored in clear, and never shown in an error."
+        ),
     )
     json_body: Any = Field(
         None,
@@ -132,33 +207,33 @@ class HttpPayload(Payload):
         return kept
 
 
+MAX_RECIPIENTS = 50
+
+
 class EmailPayload(Payload):
-    """A plain-text email, sent through `CHRONOS_SMTP_URL`."""
+    """A plain-text email, sent through `CHRONOS_SMTP_URL` from the operator's address
+    (`CHRONOS_SMTP_FROM`): a job cannot choose its `From`. A worker may lower the number
+    of recipients (`CHRONOS_EMAIL_MAX_RECIPIENTS`) and limits its messages per minute
+    (`CHRONOS_EMAIL_PER_MINUTE`); a run past either fails."""
 
     to: Annotated[
         list[str],
         string_list(
-            max_items=100,
+            max_items=MAX_RECIPIENTS,
             max_length=320,
             item_pattern=EMAIL_ADDRESS_PATTERN,
             item_message="expected an email address",
         ),
-    ] = Field(description="The recipients: a non-empty list of addresses.")
+    ] = Field(description="The recipients: a non-empty list of at most 50 addresses.")
     subject: Annotated[str, text(max_length=998, not_blank=True, single_line=True)] = Field(
         description="One line."
     )
     body: Annotated[str | None, text(nullable=True)] = Field(
         None, description="The text of the message."
     )
-    sender: Annotated[str | None, text(max_length=320, single_line=True, nullable=True)] = Field(
-        None, alias="from", description="The `From` address."
-    )
 
     def stored(self) -> dict[str, Any]:
-        kept: dict[str, Any] = {"to": self.to, "subject": self.subject, "body": self.body or ""}
-        if self.sender is not None:
-            kept["from"] = self.sender
-        return kept
+        return {"to": self.to, "subject": self.subject, "body": self.body or ""}
 
 
 class ShellPayload(Payload):

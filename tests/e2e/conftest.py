@@ -67,6 +67,8 @@ def stack_env(e2e_database_url: str, queue_prefix: str, smtp_sink: SmtpSink) -> 
             "PYTHONUNBUFFERED": "1",
             "CHRONOS_DATABASE_URL": e2e_database_url,
             "CHRONOS_QUEUE_PREFIX": queue_prefix,
+            # The API accepts both; each worker declares and consumes its own.
+            "CHRONOS_QUEUES": "default,other",
             "CHRONOS_API_BIND": f"127.0.0.1:{free_port()}",
             "CHRONOS_JWT_SECRET": JWT_SECRET,
             "CHRONOS_ENABLE_SHELL_JOBS": "true",

@@ -115,7 +115,7 @@ class SmtpSink:
 
     @property
     def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}"
+        return f"smtp://127.0.0.1:{self.port}?starttls=false"
 
     def start(self) -> SmtpSink:
         self._thread.start()

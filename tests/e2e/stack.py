@@ -187,7 +187,8 @@ class Stack:
         ACTIVE.append(self)
         self.spawn("api", "api")
         self.spawn("scheduler", "scheduler")
-        self.spawn("worker", "worker")
+        # The default worker serves "default" only, whatever CHRONOS_QUEUES the API has.
+        self.start_worker(wait=False)
         wait_for(self._healthy, timeout=60, interval=0.2, message="GET /health to answer 200")
         self.wait_consuming()
 
@@ -232,6 +233,7 @@ class Stack:
         (CHRONOS_QUEUES) and consumes only them (Dramatiq's ``--queues``)."""
         extra = ""
         env: dict[str, str] = {}
+        queues = queues or ("default",)
         if queues:
             prefix = self.env["CHRONOS_QUEUE_PREFIX"]
             extra = "--queues " + " ".join(f"{prefix}{queue}" for queue in queues)

@@ -54,7 +54,8 @@ def test_second_queue_with_its_own_worker(stack_ready: Stack, api: Client) -> No
     """A job on queue "other" waits for a worker of that queue, then runs there."""
     job = api.submit(type="noop", queue="other")
     assert job["queue"] == "other"
-    # Handed to RabbitMQ before anyone consumes (or even declared) that queue.
+    # Claimed before anyone consumes (or even declared) that queue: the scheduler does
+    # not create it, so the run waits unpublished until the queue's worker declares it.
     wait_runs(
         api,
         job["id"],

@@ -31,6 +31,7 @@ from sqlalchemy import Engine, text
 from scheduler.dispatcher import Dispatcher
 from scheduler.publisher import Publisher
 from shared import lifecycle
+from shared.broker import declare_queues
 from shared.clock import FixedClock
 from shared.outcomes import record_outcome
 from shared.repository import dispatch as dispatch_repo
@@ -45,6 +46,20 @@ ROOT = Path(__file__).resolve().parents[2]
 # old to the passes under test.
 EPOCH = datetime(2001, 3, 5, 12, 0, tzinfo=UTC)
 BROKER_DOWN_URL = "amqp://guest:guest@127.0.0.1:1/%2F"
+
+
+def worker_module(name: str) -> types.ModuleType:
+    """``worker.<name>``, imported without running ``worker/__init__.py``."""
+    stub: types.ModuleType | None = None
+    if "worker" not in sys.modules:
+        stub = types.ModuleType("worker")
+        stub.__path__ = [str(ROOT / "worker")]
+        sys.modules["worker"] = stub
+    try:
+        return importlib.import_module(f"worker.{name}")
+    finally:
+        if stub is not None and sys.modules.get("worker") is stub:
+            del sys.modules["worker"]
 
 
 def worker_modules() -> tuple[types.ModuleType, types.ModuleType, types.ModuleType]:
@@ -115,7 +130,9 @@ class World:
     def submit(self, body: dict[str, Any] | None = None, **fields: Any) -> uuid.UUID:
         """Submit a job (through validation, as the API does) at the clock's time."""
         raw: dict[str, Any] = {"type": "noop", "queue": self.queue, **(body or {}), **fields}
-        spec = parse_submit(raw, self.now, is_admin=False, shell_enabled=False)
+        spec = parse_submit(
+            raw, self.now, is_admin=False, shell_enabled=False, queues=self.settings.queues
+        )
         with self.engine.begin() as conn:
             job_view, created = lifecycle.submit(conn, spec, owner_id=self.owner_id, now=self.now)
         assert created
@@ -251,6 +268,8 @@ def open_world(
         queue=queue,
         start=start,
     )
+    # The queue exists as soon as a worker of it starts; the scheduler never creates one.
+    declare_queues(world.settings)
     try:
         yield world
     finally:

@@ -98,7 +98,7 @@ def test_submit_full_body_echoes_every_field(client, user):
             "method": "POST",
             "json": {"week": "current"},
         },
-        "queue": "reports_q-1",
+        "queue": "other",
         "priority": 7,
         "schedule": {
             "run_at": sent(run_at),
@@ -123,7 +123,7 @@ def test_submit_full_body_echoes_every_field(client, user):
     assert job["payload"]["url"] == "https://reports.internal/run"
     assert job["payload"]["method"] == "POST"
     assert job["payload"]["json"] == {"week": "current"}
-    assert job["queue"] == "reports_q-1"
+    assert job["queue"] == "other"
     assert job["priority"] == 7
     assert job["schedule"] == {
         "run_at": zulu(run_at),

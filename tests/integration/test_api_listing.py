@@ -81,9 +81,9 @@ def test_filter_by_type(client, user):
 
 def test_filter_by_queue(client, user):
     default = create_job(client, user)["id"]
-    special = create_job(client, user, queue="special")["id"]
+    special = create_job(client, user, queue="other")["id"]
 
-    assert ids(list_jobs(client, user, queue="special")) == [special]
+    assert ids(list_jobs(client, user, queue="other")) == [special]
     assert ids(list_jobs(client, user, queue="default")) == [default]
 
 
@@ -98,11 +98,11 @@ def test_filter_by_name(client, user):
 
 
 def test_filters_combine(client, user):
-    match = create_job(client, user, queue="combo", name="combo")["id"]
-    create_job(client, user, queue="combo", name="other")
+    match = create_job(client, user, queue="other", name="combo")["id"]
+    create_job(client, user, queue="other", name="other")
     create_job(client, user, queue="default", name="combo")
 
-    assert ids(list_jobs(client, user, queue="combo", name="combo", type="noop")) == [match]
+    assert ids(list_jobs(client, user, queue="other", name="combo", type="noop")) == [match]
 
 
 def test_paging_through_five_jobs_two_at_a_time(client, user):

@@ -538,3 +538,18 @@ def test_reschedule_bad_bodies(client, user, raw, ctype, status):
         headers={**user.headers, "Content-Type": ctype},
     )
     assert_error(result, status)
+
+
+def test_a_queue_outside_chronos_queues_is_400_naming_the_known_ones(client, user):
+    """H3: submit and batch accept only the deployment's queues (here: default, other)."""
+    result = submit(client, user, queue="nobody-home")
+    description = assert_error(result, 400, "queue")
+    assert description == "queue: unknown queue 'nobody-home'; expected one of default, other"
+    batch = client.simulate_post(
+        "/jobs/batch",
+        json={"jobs": [{"type": "noop", "queue": "other"}, {"type": "noop", "queue": "q1"}]},
+        headers=user.headers,
+    )
+    assert assert_error(batch, 400, "jobs[1].queue").startswith("jobs[1].queue: unknown queue")
+    assert jobs_listed(client, user) == []
+    assert create_job(client, user, queue="other")["queue"] == "other"

@@ -13,15 +13,18 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+import pika
 import pytest
 from sqlalchemy import Engine
 
 from scheduler.dispatcher import Dispatcher, DispatchResult
 from scheduler.service import Scheduler
 from shared import lifecycle
+from shared.broker import declare_queues
 from shared.db import make_engine
 from shared.settings import Settings
 from shared.states import RunState
+from shared.validation import parse_submit
 from tests.integration.conftest import Account
 from tests.integration.dispatch_helpers import BROKER_DOWN_URL, World, every, iso, open_world
 
@@ -495,9 +498,65 @@ def test_a_message_that_no_queue_took_is_not_marked_published(world: World) -> N
     assert world.message_count() == 0
 
 
+def queue_exists(world: World) -> bool:
+    channel = world.channel()
+    try:
+        channel.queue_declare(world.queue_name, passive=True)
+    except pika.exceptions.ChannelClosedByBroker as error:
+        return error.reply_code != 404
+    channel.close()
+    return True
+
+
+def test_the_scheduler_never_creates_a_queue(world: World) -> None:
+    """H3: a queue that no worker declared stays absent however often runs are sent to
+    it; the runs wait, queued and unpublished, instead of piling up in RabbitMQ."""
+    dispatcher, run = _publish_into_a_deleted_queue(world)
+    world.clock.set(world.at(8))
+    assert dispatcher.recover() == 0
+    assert not queue_exists(world)
+    assert (world.run(run["id"])["state"], world.run(run["id"])["published_at"]) == (
+        "queued",
+        None,
+    )
+
+
+def test_a_run_for_a_queue_outside_chronos_queues_fails_visibly(world: World) -> None:
+    """H3: a job on a queue the deployment no longer lists (submitted before the list
+    changed) fails with an error naming the queue, instead of waiting forever."""
+    dispatcher = world.dispatcher()
+    spec = parse_submit(
+        {"type": "noop", "queue": "retired"},
+        world.now,
+        is_admin=False,
+        shell_enabled=False,
+        queues=(world.queue, "retired"),
+    )
+    with world.engine.begin() as conn:
+        view, _ = lifecycle.submit(conn, spec, owner_id=world.owner_id, now=world.now)
+    job_id = view.job["id"]
+    kept = world.submit()
+
+    result = dispatcher.run_once()
+
+    assert result.published == 1
+    [run] = world.runs(job_id)
+    assert run["state"] == "failed"
+    assert run["error"]["kind"] == "exception"
+    assert "'" + world.settings.queue_name("retired") + "'" in run["error"]["message"]
+    assert "CHRONOS_QUEUES" in run["error"]["message"]
+    assert world.job(job_id)["status"] == "failed"
+    assert [r["state"] for r in world.runs(kept)] == ["queued"]
+    channel = world.channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker):
+        channel.queue_declare(world.settings.queue_name("retired"), passive=True)
+
+
 def test_a_returned_message_is_published_again_by_recover(world: World) -> None:
     dispatcher, run = _publish_into_a_deleted_queue(world)
 
+    # The queue's worker comes back and declares it again.
+    declare_queues(world.settings)
     world.clock.set(world.at(8))
     assert dispatcher.recover() == 1
     assert world.run(run["id"])["published_at"] == world.now

@@ -292,6 +292,9 @@ def semantic_job(job: Any) -> None:
     if not isinstance(job, dict):
         return
     semantic_schedule(job.get("schedule"))
+    if isinstance(job.get("queue"), str):
+        # The pattern is the queue's shape; only the deployment's queues are accepted.
+        job["queue"] = "default"
     if jobtypes.REGISTRY.get(str(job.get("type"))) is not None and (
         jobtypes.REGISTRY[str(job.get("type"))].payload_model is None
     ):

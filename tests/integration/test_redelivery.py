@@ -3,6 +3,7 @@ from queues that are empty (a waiting message must not be doubled)."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from sqlalchemy import Engine, text
 from scheduler.dispatcher import Dispatcher
 from scheduler.publisher import Publisher
 from shared import lifecycle
+from shared.broker import declare_queues
 from shared.clock import FixedClock
 from shared.settings import Settings
 from shared.validation import parse_submit
@@ -46,7 +48,9 @@ def queues(settings: Settings, channel: Any) -> Iterator[Callable[[], str]]:
 
 
 def queued_run(engine: Engine, owner: str, queue: str, published_ago: timedelta) -> uuid.UUID:
-    spec = parse_submit({"type": "noop", "queue": queue}, NOW, is_admin=False, shell_enabled=False)
+    spec = parse_submit(
+        {"type": "noop", "queue": queue}, NOW, is_admin=False, shell_enabled=False, queues=[queue]
+    )
     with engine.begin() as conn:
         view, _ = lifecycle.submit(conn, spec, owner_id=uuid.UUID(owner), now=NOW)
         run_id: uuid.UUID = conn.scalar(
@@ -68,12 +72,13 @@ def test_a_stale_run_in_an_empty_queue_is_published_again_once(
     settings: Settings, engine: Engine, user: Any, channel: Any, queues: Callable[[], str]
 ) -> None:
     queue = queues()
+    settings = dataclasses.replace(settings, queues=(queue,))
     publisher = Publisher(settings)
     dispatcher = Dispatcher(settings, engine, publisher, FixedClock(NOW))
     stale = queued_run(engine, user.id, queue, timedelta(minutes=10))
     fresh = queued_run(engine, user.id, queue, timedelta(minutes=1))
     publisher.queue_depth(settings.queue_name(queue))  # unknown queue: nothing breaks
-    publisher.declare(settings.queue_name(queue))
+    declare_queues(settings)
     try:
         assert dispatcher.redeliver_stale() == 1
         assert depth(channel, settings.queue_name(queue)) == 1
@@ -97,11 +102,12 @@ def test_a_stale_run_in_a_queue_with_waiting_messages_is_left_alone(
     settings: Settings, engine: Engine, user: Any, channel: Any, queues: Callable[[], str]
 ) -> None:
     queue = queues()
+    settings = dataclasses.replace(settings, queues=(queue,))
     publisher = Publisher(settings)
     dispatcher = Dispatcher(settings, engine, publisher, FixedClock(NOW))
     queued_run(engine, user.id, queue, timedelta(minutes=10))
     try:
-        publisher.declare(settings.queue_name(queue))
+        declare_queues(settings)
         channel.basic_publish("", settings.queue_name(queue), b"a waiting message")
         assert dispatcher.redeliver_stale() == 0
         assert depth(channel, settings.queue_name(queue)) == 1

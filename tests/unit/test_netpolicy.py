@@ -37,7 +37,7 @@ def test_metadata_and_link_local_are_refused_everywhere(address: str) -> None:
 )
 def test_private_ranges_are_refused_in_production_only(address: str) -> None:
     DEVELOPMENT.check(address)
-    with pytest.raises(NetworkPolicyError, match="private"):
+    with pytest.raises(NetworkPolicyError, match="not allowed"):
         PRODUCTION.check(address)
 
 
@@ -59,7 +59,7 @@ def test_a_denial_wins_over_an_allowance_and_metadata_cannot_be_allowed() -> Non
         allowed=parse_networks("10.0.0.0/8, 169.254.0.0/16", "X"),
         denied=parse_networks("10.9.0.0/16", "X"),
     )
-    with pytest.raises(NetworkPolicyError, match="DENIED"):
+    with pytest.raises(NetworkPolicyError, match="not allowed"):
         policy.check("10.9.1.1")
     with pytest.raises(NetworkPolicyError):
         policy.check("169.254.169.254")
@@ -95,3 +95,58 @@ def test_submit_refuses_a_metadata_or_link_local_literal(url: str) -> None:
 def test_submit_leaves_names_and_private_literals_to_the_worker() -> None:
     assert validate_http({"url": "http://127.0.0.1:8080/x"})["url"] == "http://127.0.0.1:8080/x"
     assert validate_http({"url": "https://example.com/"})["method"] == "POST"
+
+
+PRODUCTION = NetworkPolicy(allow_private=False)
+DEVELOPMENT = NetworkPolicy(allow_private=True)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "64:ff9b::a00:5",  # NAT64 of 10.0.0.5
+        "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+        "64:ff9b:1::a00:5",  # local-use NAT64
+        "2002:a9fe:a9fe::1",  # 6to4 of 169.254.169.254
+        "2002:0a00:0005::1",  # 6to4 of 10.0.0.5
+        "::127.0.0.1",  # IPv4-compatible
+        "::ffff:0:7f00:1",  # IPv4-translated
+        "::ffff:10.0.0.5",  # IPv4-mapped
+        "fec0::1",  # site-local
+        "2001::1",  # Teredo
+        "198.18.0.1",  # benchmarking
+        "192.0.0.8",  # IETF protocol assignments
+        "240.0.0.1",  # reserved
+        "192.0.2.1",  # documentation
+        "2001:db8::1",  # documentation
+        "100::1",  # discard-only
+    ],
+)
+def test_embedded_and_special_purpose_addresses_are_refused_in_production(address: str) -> None:
+    """M8: every IPv4 embedding is checked as its IPv4 address, and only global
+    addresses may be called; the message names no address."""
+    with pytest.raises(NetworkPolicyError) as caught:
+        PRODUCTION.check(address)
+    assert str(caught.value) == "destination not allowed"
+
+
+@pytest.mark.parametrize(
+    "address", ["2002:a9fe:a9fe::1", "64:ff9b::a9fe:a9fe", "::169.254.169.254"]
+)
+def test_embedded_metadata_addresses_are_refused_even_in_development(address: str) -> None:
+    with pytest.raises(NetworkPolicyError):
+        DEVELOPMENT.check(address)
+
+
+@pytest.mark.parametrize("address", ["8.8.8.8", "2606:4700:4700::1111", "64:ff9b::808:808"])
+def test_global_addresses_are_allowed(address: str) -> None:
+    PRODUCTION.check(address)
+
+
+def test_the_port_policy() -> None:
+    """M8: CHRONOS_HTTP_ALLOWED_PORTS; none given means any port."""
+    policy = NetworkPolicy(ports=frozenset({80, 443}))
+    policy.check("8.8.8.8", 443)
+    with pytest.raises(NetworkPolicyError, match="port 8080"):
+        policy.check("8.8.8.8", 8080)
+    NetworkPolicy().check("8.8.8.8", 8080)

@@ -66,7 +66,12 @@ REQUEST_SCHEMAS: list[tuple[str, Check, str]] = [
 
 # Fields whose valid values are decided by more than their schema (a cron expression
 # croniter can read, a zone tzdata has): only the values the schema refuses are probed.
-SEMANTIC = {("ScheduleInput", "cron"), ("ScheduleInput", "timezone")}
+# The queue's pattern is its shape; which queues exist is the deployment's (CHRONOS_QUEUES).
+SEMANTIC = {
+    ("ScheduleInput", "cron"),
+    ("ScheduleInput", "timezone"),
+    ("Submit_noop", "queue"),
+}
 
 
 def probes(schema: dict[str, Any]) -> Iterator[tuple[str, Any, bool]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import pathlib
 
 import pytest
 
@@ -92,6 +93,10 @@ def test_every_variable_is_read() -> None:
             "CHRONOS_RUN_RETENTION_DAYS": "7",
             "CHRONOS_TOKEN_TTL_SECONDS": "600",
             "CHRONOS_MAX_BODY_BYTES": "2048",
+            "CHRONOS_HTTP_ALLOWED_PORTS": "443, 8443",
+            "CHRONOS_SMTP_FROM": "jobs@operator.example",
+            "CHRONOS_EMAIL_MAX_RECIPIENTS": "10",
+            "CHRONOS_EMAIL_PER_MINUTE": "30",
         }
     )
 
@@ -112,8 +117,42 @@ def test_every_variable_is_read() -> None:
         lease_seconds=12.5,
         run_retention_days=7,
         max_body_bytes=2048,
+        http_allowed_ports=frozenset({443, 8443}),
+        smtp_from="jobs@operator.example",
+        email_max_recipients=10,
+        email_per_minute=30,
     )
     assert settings.production is True
+
+
+def test_http_ports_default_to_80_and_443_in_production_and_any_in_development() -> None:
+    """M8: CHRONOS_HTTP_ALLOWED_PORTS."""
+    production = {"CHRONOS_ENV": "production", "CHRONOS_JWT_SECRET": "z" * 40}
+    assert load_settings(production).network_policy.ports == frozenset({80, 443})
+    assert (
+        load_settings({**production, "CHRONOS_HTTP_ALLOWED_PORTS": "any"}).network_policy.ports
+        == frozenset()
+    )
+    assert load_quietly({}).network_policy.ports == frozenset()
+    with pytest.raises(SettingsError, match="CHRONOS_HTTP_ALLOWED_PORTS"):
+        load_quietly({"CHRONOS_HTTP_ALLOWED_PORTS": "80,http"})
+
+
+def test_the_jwt_secret_can_come_from_a_file(tmp_path: pathlib.Path) -> None:
+    """H5: CHRONOS_JWT_SECRET_FILE, as compose's generated secret is passed."""
+    path = tmp_path / "jwt_secret"
+    path.write_text("s" * 64 + "\n")
+    settings = load_settings({"CHRONOS_ENV": "production", "CHRONOS_JWT_SECRET_FILE": str(path)})
+    assert settings.jwt_secret == "s" * 64
+    with pytest.raises(SettingsError, match="CHRONOS_JWT_SECRET_FILE"):
+        load_settings(
+            {"CHRONOS_ENV": "production", "CHRONOS_JWT_SECRET_FILE": str(tmp_path / "no")}
+        )
+
+
+def test_the_smtp_from_must_be_an_address() -> None:
+    with pytest.raises(SettingsError, match="CHRONOS_SMTP_FROM"):
+        load_quietly({"CHRONOS_SMTP_FROM": "x@y\r\nBcc: z@w"})
 
 
 @pytest.mark.parametrize(

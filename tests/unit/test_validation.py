@@ -168,7 +168,7 @@ def test_every_field_given_is_kept() -> None:
             "name": "nightly",
             "type": "sleep",
             "payload": {"seconds": 2},
-            "queue": "batch_2-x",
+            "queue": "default",
             "priority": 9,
             "max_attempts": 5,
             "retry_backoff_seconds": 0,
@@ -182,7 +182,7 @@ def test_every_field_given_is_kept() -> None:
         "nightly",
         "sleep",
         {"seconds": 2.0},
-        "batch_2-x",
+        "default",
         9,
     )
     assert (spec.max_attempts, spec.retry_backoff_seconds, spec.timeout_seconds) == (5, 0, 60)
@@ -256,7 +256,29 @@ def test_name_rejects_empty_long_and_non_strings(name: Any) -> None:
 
 @pytest.mark.parametrize("queue", ["default", "a", "0", "a" * 64, "emails_high-2"])
 def test_queue_accepts_the_pattern(queue: str) -> None:
-    assert submit(noop(queue=queue)).queue == queue
+    spec = parse_submit(
+        noop(queue=queue), NOW, is_admin=False, shell_enabled=False, queues=(queue, "other")
+    )
+    assert spec.queue == queue
+
+
+def test_queue_must_be_one_of_the_deployments_queues() -> None:
+    """H3: a queue outside CHRONOS_QUEUES is refused, naming the known ones."""
+    with pytest.raises(ValidationError) as caught:
+        parse_submit(
+            noop(queue="nobody-home"),
+            NOW,
+            is_admin=False,
+            shell_enabled=False,
+            queues=("default", "reports"),
+        )
+    assert str(caught.value) == (
+        "queue: unknown queue 'nobody-home'; expected one of default, reports"
+    )
+    with pytest.raises(ValidationError) as caught:
+        submit(noop(queue="reports"), prefix="jobs[2]")
+    assert str(caught.value).startswith("jobs[2].queue: unknown queue 'reports'")
+    assert submit(noop()).queue == "default"
 
 
 @pytest.mark.parametrize(

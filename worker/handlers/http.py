@@ -48,17 +48,26 @@ class PinnedHTTPSConnection(PinnedHTTPConnection):
 
 
 def checked_address(host: str, port: int, policy: NetworkPolicy) -> str:
-    """The address to connect to, after every address the name resolves to was checked."""
+    """The address to connect to, after every address the name resolves to was checked.
+
+    A name that does not resolve and one that resolves to a refused address get the same
+    message, which names neither the address nor the resolver's answer: either would tell
+    a user which internal names exist and where they point."""
+    refused = f"destination not allowed: {host[:255]!r} is not an address this server may call"
+    try:
+        policy.check_port(port)  # before any DNS query
+    except NetworkPolicyError as error:
+        raise JobFailed("exception", str(error)) from None
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as error:
-        raise JobFailed("exception", f"cannot resolve {host!r}: {error.strerror}") from None
+    except (socket.gaierror, UnicodeError):
+        raise JobFailed("exception", refused) from None
     addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     for address in addresses:
         try:
-            policy.check(address)
-        except NetworkPolicyError as error:
-            raise JobFailed("exception", f"refused to call {host}: {error}") from None
+            policy.check(address.split("%", 1)[0], port)
+        except (NetworkPolicyError, ValueError):
+            raise JobFailed("exception", refused) from None
     return addresses[0]
 
 
@@ -92,7 +101,12 @@ def call(payload: Payload, ctx: RunContext) -> dict[str, Any]:
     if url.query:
         path = f"{path}?{url.query}"
     try:
-        connection.request(payload.get("method", "POST"), path, body=body, headers=headers)
+        try:
+            connection.request(payload.get("method", "POST"), path, body=body, headers=headers)
+        except (ValueError, UnicodeError):
+            # http.client's message quotes the header value, which may be a secret (a
+            # job stored before headers were checked at submit).
+            raise JobFailed("exception", "a request header is not valid HTTP") from None
         response = connection.getresponse()
         raw = response.read(MAX_BODY + 1)
     finally:

@@ -1,0 +1,134 @@
+"""Shell jobs cannot read the worker's secrets, cannot fill the disk, and do not outlive
+the worker (M9). The worker is played by a real process (``shell_parent``) holding a
+secret in its environment, as a worker holds CHRONOS_DATABASE_URL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from shared.hardening import dumpable
+from shared.run_context import RunContext
+from shared.settings import Settings
+from tests.integration.dispatch_helpers import worker_module
+
+shell = worker_module("handlers.shell")
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "chronos-secret-" + uuid.uuid4().hex
+
+
+def parent(argv: list[str]) -> subprocess.Popen[str]:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "CHRONOS_JWT_SECRET": SECRET,
+        "CHRONOS_DATABASE_URL": f"postgresql://chronos:{SECRET}@db/chronos",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.integration.shell_parent", json.dumps(argv)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def poll(condition: Callable[[], bool], timeout: float, message: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, message
+        time.sleep(0.05)
+
+
+def test_a_shell_job_cannot_read_the_workers_environment() -> None:
+    script = "cat /proc/$PPID/environ; tr '\\0' '\\n' < /proc/$PPID/environ; env"
+    process = parent(["sh", "-c", script])
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == 0
+    assert "started" in out
+    assert SECRET not in out
+    assert "CHRONOS_" not in out.split("\n", 1)[1]
+
+
+def running(marker: str) -> bool:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    return True
+            except OSError:
+                continue
+    return False
+
+
+def test_a_shell_job_dies_with_its_worker() -> None:
+    marker = f"{300 + uuid.uuid4().int % 1000}.{uuid.uuid4().int % 1000:03d}"
+    process = parent(["sleep", marker])
+    try:
+        poll(lambda: running(marker), 30, "the shell child to start")
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        poll(lambda: not running(marker), 10, "the shell child outlived its worker")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        assert process.stdout is not None
+        process.stdout.close()
+
+
+def context() -> RunContext:
+    import logging
+    from datetime import UTC, datetime
+
+    return RunContext(
+        run_id=uuid.uuid4(),
+        job_id=uuid.uuid4(),
+        attempt=1,
+        deadline=datetime.now(UTC),
+        logger=logging.getLogger("test"),
+        settings=Settings(enable_shell_jobs=True),
+    )
+
+
+def test_output_is_capped_as_it_arrives(tmp_path: Path) -> None:
+    script = "head -c 5000000 /dev/zero | tr '\\0' y; head -c 200000 /dev/zero >&2"
+    payload: dict[str, Any] = {"argv": ["sh", "-c", script], "env": {"TMPDIR": str(tmp_path)}}
+    result = shell.run(payload, context())
+    assert len(result["stdout"]) == shell.MAX_OUTPUT
+    assert set(result["stdout"]) == {"y"}
+    assert len(result["stderr"]) == shell.MAX_OUTPUT
+    assert result["truncated"] is True
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_grandchildren_are_killed_after_a_normal_exit() -> None:
+    marker = f"{1300 + uuid.uuid4().int % 1000}.{uuid.uuid4().int % 1000:03d}"
+    result = shell.run({"argv": ["sh", "-c", f"sleep {marker} & echo left"], "env": {}}, context())
+    assert result["stdout"] == "left\n"
+    poll(lambda: not running(f"sleep\x00{marker}"), 10, "a grandchild outlived its job")
+
+
+def test_the_worker_process_can_be_made_non_dumpable() -> None:
+    process = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from shared.hardening import protect_process, dumpable;"
+            "assert dumpable(); protect_process(); print(dumpable())",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert process.stdout.strip() == "False"
+    assert dumpable()  # this test process is left as it was
