@@ -82,6 +82,7 @@ class DatabaseClock:
         self._base_monotonic = 0.0
         self._next_sync = 0.0
         self.offset: timedelta | None = None
+        self._last: datetime | None = None
 
     def now(self) -> datetime:
         if time.monotonic() >= self._next_sync:
@@ -90,7 +91,16 @@ class DatabaseClock:
                     self._sync()
         if self._base is None:
             return self._host.now()  # PostgreSQL unreachable since start: see the docstring
-        return self._base + timedelta(seconds=time.monotonic() - self._base_monotonic)
+        moment = self._base + timedelta(seconds=time.monotonic() - self._base_monotonic)
+        with self._lock:
+            # A new reading may put the time a little behind the last one (each reading is
+            # only as good as half its round trip, and a loaded host makes that long).
+            # Time never goes back within a process: a run must not finish before it
+            # started. The clock stands still instead, until it has caught up.
+            if self._last is not None and moment < self._last:
+                return self._last
+            self._last = moment
+        return moment
 
     def _sync(self) -> None:
         before = time.monotonic()

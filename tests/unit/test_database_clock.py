@@ -47,3 +47,15 @@ def test_the_test_offset_is_ignored_in_production() -> None:
     assert host_clock({"CHRONOS_TEST_CLOCK_OFFSET_SECONDS": "nan"}, "development").offset == (
         timedelta(0)
     )
+
+
+def test_a_resync_that_reads_earlier_never_moves_time_back() -> None:
+    """Each reading is only as good as half its round trip: a later one may put the time
+    behind what was already handed out. A run started at one reading and finished after
+    the next must not finish before it started."""
+    readings = [DB_TIME - timedelta(milliseconds=200), DB_TIME]
+
+    clock = DatabaseClock(lambda: readings.pop(), FixedClock(DB_TIME), resync_seconds=0.0)
+    started = clock.now()  # the first reading: DB_TIME
+    finished = clock.now()  # resynced to 200 ms earlier
+    assert finished >= started
