@@ -59,7 +59,9 @@ def metrics_stack(
     stack_env: dict[str, str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
-    env = {"CHRONOS_API_WORKERS": str(API_WORKERS)}
+    # One thread per worker process, so that concurrent requests must spread over the
+    # processes (a threaded worker could take them all) and the test sees the sum.
+    env = {"CHRONOS_API_WORKERS": str(API_WORKERS), "CHRONOS_API_THREADS": "1"}
     log_dir = tmp_path_factory.mktemp("chronos-metrics-logs")
     with own_stack(stack_env, database_url, "metrics", log_dir, env) as stack:
         yield stack
