@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, RootModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, models_json_schema
 
 from shared import jobtypes
-from shared.schemas import common, jobs, queries, users
+from shared.schemas import common, jobs, queries, queues, users
 from shared.settings import DEFAULT_MAX_BODY_BYTES
 from shared.validation import submit_model
 
@@ -35,6 +35,7 @@ REQUEST_MODELS: list[type[BaseModel]] = [
     users.Credentials,
     jobs.ScheduleInput,
     jobs.BatchBody,
+    queues.QueuePatch,
 ]
 RESPONSE_MODELS: list[type[BaseModel]] = [
     common.Error,
@@ -50,6 +51,8 @@ RESPONSE_MODELS: list[type[BaseModel]] = [
     jobs.RunPage,
     jobs.JobBatch,
     jobs.Upcoming,
+    queues.Queue,
+    queues.QueueList,
 ]
 
 
@@ -642,6 +645,80 @@ def job_paths(max_body_bytes: int) -> dict[str, Schema]:
     }
 
 
+def queue_name() -> Schema:
+    return {
+        "name": "name",
+        "in": "path",
+        "required": True,
+        "description": "A queue in `CHRONOS_QUEUES`; any other name gets `404`.",
+        "schema": {"type": "string", "pattern": jobs.QUEUE_PATTERN},
+    }
+
+
+def queue_paths(max_body_bytes: int) -> dict[str, Schema]:
+    admin_only = error("The caller is not an admin.")
+    no_queue = error("No such queue in `CHRONOS_QUEUES`.")
+    changed = ok("The queue, changed (with everyone's runs counted).", "Queue")
+
+    def shorthand(operation_id: str, summary: str, description: str) -> Schema:
+        return {
+            "post": operation(
+                operation_id,
+                "queues",
+                summary,
+                {"200": changed, "403": admin_only, "404": no_queue},
+                description=description,
+                parameters=[queue_name()],
+            )
+        }
+
+    return {
+        "/queues": {
+            "get": operation(
+                "listQueues",
+                "queues",
+                "List the queues",
+                {"200": ok("Every queue in `CHRONOS_QUEUES`, in that order.", "QueueList")},
+                description=("A user's counts cover their own runs; an admin's cover everyone's."),
+            )
+        },
+        "/queues/{name}": {
+            "get": operation(
+                "getQueue",
+                "queues",
+                "Get a queue",
+                {"200": ok("The queue.", "Queue"), "404": no_queue},
+                parameters=[queue_name()],
+            ),
+            "patch": operation(
+                "updateQueue",
+                "queues",
+                "Pause, resume or limit a queue (admins)",
+                {
+                    "200": changed,
+                    **body_errors(max_body_bytes, "paused or concurrency"),
+                    "403": admin_only,
+                    "404": no_queue,
+                },
+                description=(
+                    "A paused queue's due runs wait as `pending`; runs already queued or "
+                    "running go on. After a resume each job's `misfire_policy` decides what "
+                    "its missed occurrences do. `concurrency` caps the runs queued or "
+                    "running at once, across every scheduler and worker."
+                ),
+                parameters=[queue_name()],
+                body=json_body("QueuePatch", "The controls to change."),
+            ),
+        },
+        "/queues/{name}/pause": shorthand(
+            "pauseQueue", "Pause a queue (admins)", "The same as `PATCH` with `paused: true`."
+        ),
+        "/queues/{name}/resume": shorthand(
+            "resumeQueue", "Resume a queue (admins)", "The same as `PATCH` with `paused: false`."
+        ),
+    }
+
+
 def operations_paths() -> dict[str, Schema]:
     return {
         "/health": {
@@ -745,6 +822,7 @@ def _build(max_body_bytes: int) -> dict[str, Any]:
     paths: dict[str, Schema] = {}
     paths.update(user_paths(max_body_bytes))
     paths.update(job_paths(max_body_bytes))
+    paths.update(queue_paths(max_body_bytes))
     paths.update(operations_paths())
     return {
         "openapi": OPENAPI_VERSION,
@@ -753,6 +831,7 @@ def _build(max_body_bytes: int) -> dict[str, Any]:
             {"name": "users", "description": "Accounts."},
             {"name": "auth", "description": "Bearer tokens."},
             {"name": "jobs", "description": "Jobs, their schedules and their runs."},
+            {"name": "queues", "description": "Queues: what they hold, pause and limits."},
             {"name": "operations", "description": "Health, readiness, metrics, this document."},
         ],
         "paths": paths,

@@ -33,6 +33,7 @@ from shared.claim_plan import ClaimedRun, plan_claim
 from shared.clock import Clock
 from shared.jobs import schedule_of
 from shared.repository import Row
+from shared.repository import claim as claim_repo
 from shared.repository import dispatch as dispatch_repo
 from shared.repository import jobs as job_repo
 from shared.repository import runs as run_repo
@@ -74,6 +75,9 @@ class Dispatcher:
         self.grace = timedelta(seconds=settings.misfire_grace_seconds)
         # Set by a failed publish: the scheduler stops claiming until RabbitMQ is back.
         self.broker_failed = False
+        # What the last claim found: when the next run falls due, and whether due runs
+        # wait for room in their queue (see shared.repository.claim).
+        self.plan = claim_repo.DuePlan()
         self.crash_after_claim = settings.env != "production" and bool(
             os.environ.get(CRASH_AFTER_CLAIM)
         )
@@ -95,7 +99,15 @@ class Dispatcher:
     def claim(self) -> tuple[list[Outgoing], int]:
         now = self.clock.now()
         with self.engine.begin() as conn:
-            rows = dispatch_repo.claim_due(conn, now, self.batch_size)
+            held = claim_repo.hold_limited_queues(conn)
+            self.plan = claim_repo.due_groups(
+                conn,
+                now,
+                held=held,
+                limit=self.batch_size,
+                backlog=self.settings.queue_backlog,
+            )
+            rows = claim_repo.claim_groups(conn, self.plan, now, self.batch_size)
             if not rows:
                 return [], 0
             live = Counter(self._live_runs(conn, rows))

@@ -33,7 +33,7 @@ from scheduler.rescuer import Rescuer
 from scheduler.wakeup import Wakeup
 from shared.accounts import purge_deleted_accounts
 from shared.clock import Clock
-from shared.repository import dispatch as dispatch_repo
+from shared.repository import claim as claim_repo
 from shared.settings import Settings
 
 log = logging.getLogger("chronos.scheduler")
@@ -48,7 +48,12 @@ MAX_BACKOFF = 30.0
 # The circuit breaker's probes: from this, doubling up to MAX_BACKOFF, with jitter.
 FIRST_PROBE = 0.5
 MAINTENANCE_TICK = 1.0
+# Due runs that a pass could not claim are held by another transaction (another
+# scheduler, a user's cancel): don't spin on them.
 MIN_IDLE_PAUSE = 0.02
+# Runs due in a queue at its concurrency limit or backlog bound: look again this soon,
+# in case no NOTIFY says that a slot was freed (a run started, or one was cancelled).
+FULL_QUEUE_POLL = 0.02
 # Batches sent but not yet marked published before the claiming waits.
 MARKS_IN_FLIGHT = 2
 
@@ -84,6 +89,8 @@ class Scheduler:
         self._marking = ThreadPoolExecutor(1, thread_name_prefix="chronos-marking")
         self.stopping = threading.Event()
         self._maintenance: threading.Thread | None = None
+        # A row in ``queues`` for each of CHRONOS_QUEUES, written at the first pass.
+        self._queues_seeded = False
         # The circuit breaker: when open, the monotonic time of the next probe.
         self._broker_probe_at: float | None = None
         self._broker_backoff = FIRST_PROBE
@@ -108,6 +115,10 @@ class Scheduler:
         result = PassResult()
         timing = self.metrics.timing
         try:
+            if not self._queues_seeded:
+                with self.engine.begin() as conn:
+                    claim_repo.ensure_queues(conn, self.settings.queues)
+                self._queues_seeded = True
             if not self._broker_usable():
                 return result
             with timing("dispatch"):
@@ -186,6 +197,7 @@ class Scheduler:
         this returns, so the publisher is never used by two threads at once."""
         sending: Future[Future[int]] | None = None
         marking: deque[Future[int]] = deque()
+        batch_size = self.dispatcher.batch_size
         try:
             while not self.stopping.is_set():
                 queued, skipped = self.dispatcher.claim_committed()
@@ -198,7 +210,11 @@ class Scheduler:
                     result.dispatched += marking.popleft().result()
                 if queued:
                     sending = self._publishing.submit(self._send, queued)
-                if len(queued) + skipped < self.dispatcher.batch_size:
+                claimed = len(queued) + skipped
+                if claimed == 0 or (self.dispatcher.plan.full and claimed < batch_size):
+                    # A short batch goes on: it may be one owner's fair share, with more
+                    # of its runs due behind it. One cut short by a full queue waits for
+                    # a slot to free (seconds_until_next_due).
                     break
                 if self.dispatcher.broker_failed:
                     break  # the circuit breaker opens: no more claims it can't publish
@@ -213,12 +229,23 @@ class Scheduler:
         return self._marking.submit(self.dispatcher.mark, self.dispatcher.send(queued))
 
     def seconds_until_next_due(self) -> float:
-        with self.engine.connect() as conn:
-            due = dispatch_repo.earliest_due(conn)
+        """From what the pass's last claim found (it claimed nothing, or the pass would
+        have gone on): due runs it could not lock are retried soon; runs waiting for room
+        in a full queue, at the latest after FULL_QUEUE_POLL (a worker's NOTIFY usually
+        comes first); else the next due time. A paused queue's runs wake nobody: resuming
+        it sends a NOTIFY."""
         poll = self.settings.poll_interval_seconds
-        if due is None or self.broker_down:
+        plan = self.dispatcher.plan
+        if self.broker_down:
             return poll
-        return max(0.0, min(poll, (due - self.clock.now()).total_seconds()))
+        if plan.claimable and not plan.full:
+            return MIN_IDLE_PAUSE
+        pause = poll
+        if plan.next_due is not None:
+            pause = min(pause, max(0.0, (plan.next_due - self.clock.now()).total_seconds()))
+        if plan.full:
+            pause = min(pause, FULL_QUEUE_POLL)
+        return pause
 
     def maintain(self) -> None:
         """The maintenance thread: :meth:`maintain_once` every second, whatever the broker."""
@@ -246,14 +273,9 @@ class Scheduler:
         backoff = 0.5
         while not self.stopping.is_set():
             try:
-                result = self.run_once()
+                self.run_once()
                 self.publisher.keep_alive()
-                pause = self.seconds_until_next_due()
-                if pause == 0 and result.dispatched == 0 and result.skipped == 0:
-                    # Due runs that this pass could not claim are held by another
-                    # transaction (another scheduler, a user's cancel): don't spin on them.
-                    pause = max(pause, MIN_IDLE_PAUSE)
-                self.wakeup.wait(pause, self.stopping)
+                self.wakeup.wait(self.seconds_until_next_due(), self.stopping)
                 backoff = 0.5
             except SQLAlchemyError as error:
                 log.error(

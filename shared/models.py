@@ -1,4 +1,4 @@
-"""The schema: users, jobs and runs.
+"""The schema: users, jobs, runs and queues.
 
 A job is what a user submitted: what to run, its schedule and its policies. A run is one
 attempt at one occurrence; a job's run history is simply its runs. The CHECK constraints
@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -161,21 +162,31 @@ class Run(Base):
             "state NOT IN ('succeeded', 'failed', 'lost') OR started_at IS NOT NULL",
             name="outcome_was_started",
         ),
-        # The dispatch path: due pending runs, found by one short range scan on due_at per
-        # priority level (there are ten), so a million future runs cost the claim nothing.
-        # A NULL due_at is a run held back by a paused job: no scan reaches it.
-        Index("ix_runs_due", "priority", "due_at", postgresql_where=text("state = 'pending'")),
         # Queued but not yet confirmed by RabbitMQ: the scheduler publishes these again.
         Index(
             "ix_runs_unpublished",
             "queued_at",
             postgresql_where=text("state = 'queued' AND published_at IS NULL"),
         ),
-        # Queued runs by publish time, for re-publishing those whose message went missing.
-        Index("ix_runs_queued", "published_at", postgresql_where=text("state = 'queued'")),
-        # The rescuer's scan. Deliberately not on heartbeat_at, which changes every few
-        # seconds: an index on it would stop those updates from being HOT.
-        Index("ix_runs_running", "started_at", postgresql_where=text("state = 'running'")),
+        # The dispatch path, the fair claim: it skips from one (queue, owner, priority) to
+        # the next, reading each one's earliest due run, then takes due runs in turns by
+        # owner (shared.repository.claim), so a million future runs cost it nothing. A
+        # NULL due_at is a run held back by a paused job: no scan reaches it.
+        Index(
+            "ix_runs_fair_due",
+            "queue",
+            "owner_id",
+            "priority",
+            "due_at",
+            postgresql_where=text("state = 'pending' AND due_at IS NOT NULL"),
+        ),
+        # Queued runs by queue and publish time: a queue's backlog is counted from it, and
+        # runs whose message went missing are published again.
+        Index("ix_runs_queued", "queue", "published_at", postgresql_where=text("state = 'queued'")),
+        # A queue's running runs (its concurrency), and the rescuer's scan. Deliberately not
+        # on heartbeat_at, which changes every few seconds: an index on it would stop those
+        # updates from being HOT.
+        Index("ix_runs_running", "queue", "started_at", postgresql_where=text("state = 'running'")),
         Index("ix_runs_history", "job_id", text("created_at DESC"), text("id DESC")),
         # A job's live runs, for its status, its overlap policy, cancel, pause and
         # resume: without it those read the job's whole history, which for a job that
@@ -201,9 +212,11 @@ class Run(Base):
     job_id: Mapped[uuid.UUID] = mapped_column(UUID, ForeignKey("jobs.id", ondelete="CASCADE"))
     attempt: Mapped[int] = mapped_column(SmallInteger)
     origin: Mapped[str] = mapped_column(Text)
-    # Copied from the job (which cannot change it) so that the claim needs no join to
-    # order by it.
+    # Copied from the job (which cannot change them) so that the claim needs no join to
+    # take runs in turns by owner, queue by queue, in priority order.
     priority: Mapped[int] = mapped_column(SmallInteger)
+    queue: Mapped[str] = mapped_column(Text)
+    owner_id: Mapped[uuid.UUID] = mapped_column(UUID)
     scheduled_for: Mapped[datetime] = mapped_column(Timestamp)
     due_at: Mapped[datetime | None] = mapped_column(Timestamp)
     state: Mapped[str] = mapped_column(Text)
@@ -222,6 +235,23 @@ class Run(Base):
 users = User.__table__
 jobs = Job.__table__
 runs = Run.__table__
+
+
+class Queue(Base):
+    """An operator's controls of one queue. A queue in ``CHRONOS_QUEUES`` with no row yet
+    is unpaused and unlimited; the processes add the rows when they start."""
+
+    __tablename__ = "queues"
+    __table_args__ = (CheckConstraint("concurrency BETWEEN 1 AND 10000", name="concurrency"),)
+
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    paused: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # At most this many of the queue's runs queued or running at once; null: no limit.
+    concurrency: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, server_default=text("now()"))
+
+
+queues = Queue.__table__
 
 
 class LoginThrottle(Base):

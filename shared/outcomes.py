@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from shared.repository import Row
+from shared.repository import claim as claim_repo
 from shared.repository import dispatch as dispatch_repo
 from shared.repository import jobs as job_repo
 from shared.repository import runs as run_repo
@@ -81,6 +82,7 @@ def record_outcomes(conn: Connection, outcomes: Sequence[Outcome], now: datetime
     finished = dispatch_repo.finish_runs(conn, outcomes, now)
     if finished:
         schedule_retries(conn, finished, now)
+        claim_repo.announce_free_slots(conn, sorted({run["queue"] for run in finished}))
     return finished
 
 

@@ -76,6 +76,11 @@ class Settings:
     email_max_recipients: int = 50
     # Messages one worker process sends per minute, across all users.
     email_per_minute: int = 60
+    # The most runs of one queue published but not yet started (0: no bound). Runs beyond
+    # it wait in PostgreSQL, where the fair order is decided, instead of in RabbitMQ
+    # behind another owner's burst; a queue's pause or new limit then also takes effect
+    # at once. Several times what the consumers prefetch, so workers never wait for it.
+    queue_backlog: int = 500
 
     @property
     def production(self) -> bool:
@@ -190,6 +195,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         smtp_from=_address(environ, "CHRONOS_SMTP_FROM", "chronos@localhost"),
         email_max_recipients=int(_number(environ, "CHRONOS_EMAIL_MAX_RECIPIENTS", 50, 1)),
         email_per_minute=int(_number(environ, "CHRONOS_EMAIL_PER_MINUTE", 60, 1)),
+        queue_backlog=int(_number(environ, "CHRONOS_QUEUE_BACKLOG", 500, 0)),
     )
 
 

@@ -19,43 +19,6 @@ from sqlalchemy import Connection, text
 from shared.repository import Row, as_json
 from shared.repository.runs import INSERT_RUN
 
-PRIORITIES = list(range(9, -1, -1))
-
-CLAIM_DUE = text(
-    """
-    WITH candidates AS (
-        SELECT due.id
-        FROM unnest(CAST(:priorities AS smallint[])) AS level(priority)
-        CROSS JOIN LATERAL (
-            SELECT id FROM runs
-            WHERE state = 'pending' AND priority = level.priority AND due_at <= :now
-            ORDER BY due_at
-            LIMIT :limit
-            FOR UPDATE SKIP LOCKED
-        ) AS due
-        LIMIT :limit
-    )
-    SELECT r.id, r.job_id, r.attempt, r.origin, r.scheduled_for, r.due_at, r.priority,
-           j.queue, j.run_at, j.repeat, j.interval_seconds, j.cron, j.timezone, j.end_at,
-           j.max_runs, j.run_count, j.misfire_policy, j.overlap_policy
-    FROM runs AS r JOIN jobs AS j ON j.id = r.job_id
-    WHERE r.id IN (SELECT id FROM candidates)
-    ORDER BY r.priority DESC, r.due_at
-    FOR UPDATE OF j SKIP LOCKED
-    """
-)
-
-
-def claim_due(conn: Connection, now: datetime, limit: int) -> list[Row]:
-    """Lock up to ``limit`` due pending runs, highest priority first, and their jobs.
-
-    One short range scan of the due index per priority level. A run whose job another
-    transaction holds (a user's cancel, say) is left for the next pass.
-    """
-    return list(
-        conn.execute(CLAIM_DUE, {"priorities": PRIORITIES, "now": now, "limit": limit}).mappings()
-    )
-
 
 def live_counts(
     conn: Connection, job_ids: Sequence[uuid.UUID], exclude: Sequence[uuid.UUID]
@@ -416,19 +379,6 @@ def prune_finished(conn: Connection, cutoff: datetime, limit: int) -> int:
 
 def ids(rows: Iterable[Row]) -> list[uuid.UUID]:
     return [row["id"] for row in rows]
-
-
-def earliest_due(conn: Connection) -> datetime | None:
-    """The earliest due time among pending runs: one index probe per priority level."""
-    due: datetime | None = conn.scalar(
-        text(
-            "SELECT min(first.due_at) FROM unnest(CAST(:priorities AS smallint[])) AS level(p) "
-            "CROSS JOIN LATERAL (SELECT due_at FROM runs WHERE state = 'pending' "
-            "AND priority = level.p AND due_at IS NOT NULL ORDER BY due_at LIMIT 1) AS first"
-        ),
-        {"priorities": PRIORITIES},
-    )
-    return due
 
 
 def database_time(conn: Connection) -> datetime:

@@ -79,9 +79,10 @@ SUBMIT = text(
         RETURNING {JOB_COLUMNS}
     ),
     first_run AS (
-        INSERT INTO runs (id, job_id, attempt, origin, priority, scheduled_for, due_at, state,
-                          created_at)
-        SELECT :run_id, id, 1, 'schedule', priority, :first_due, :first_due, 'pending', :now
+        INSERT INTO runs (id, job_id, attempt, origin, priority, queue, owner_id,
+                          scheduled_for, due_at, state, created_at)
+        SELECT :run_id, id, 1, 'schedule', priority, queue, owner_id, :first_due, :first_due,
+               'pending', :now
         FROM job
     )
     SELECT job.*, CASE WHEN :wake THEN pg_notify(:channel, :wake_at) END AS woke FROM job

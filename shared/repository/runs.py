@@ -23,10 +23,12 @@ RUN_COLUMNS = (
 )
 NOTIFY_CHANNEL = "chronos_due"
 
+# A run's queue and owner are its job's (see shared.models.Run), read here so no caller
+# can get them wrong.
 INSERT_RUN = text(
-    "INSERT INTO runs (id, job_id, attempt, origin, priority, scheduled_for, due_at, state, "
-    "created_at) VALUES (:id, :job_id, :attempt, :origin, :priority, :scheduled_for, :due_at, "
-    "'pending', :now)"
+    "INSERT INTO runs (id, job_id, attempt, origin, priority, queue, owner_id, scheduled_for, "
+    "due_at, state, created_at) SELECT :id, :job_id, :attempt, :origin, :priority, j.queue, "
+    "j.owner_id, :scheduled_for, :due_at, 'pending', :now FROM jobs AS j WHERE j.id = :job_id"
 )
 
 
@@ -53,11 +55,12 @@ def run_params(
 
 
 INSERT_MANY_PENDING = text(
-    "INSERT INTO runs (id, job_id, attempt, origin, priority, scheduled_for, due_at, state, "
-    "created_at) SELECT id, job_id, 1, 'schedule', priority, due, due, 'pending', :now "
+    "INSERT INTO runs (id, job_id, attempt, origin, priority, queue, owner_id, scheduled_for, "
+    "due_at, state, created_at) SELECT batch.id, batch.job_id, 1, 'schedule', batch.priority, "
+    "j.queue, j.owner_id, batch.due, batch.due, 'pending', :now "
     "FROM unnest(CAST(:ids AS uuid[]), CAST(:job_ids AS uuid[]), "
     "CAST(:priorities AS smallint[]), CAST(:dues AS timestamptz[])) "
-    "AS batch(id, job_id, priority, due)"
+    "AS batch(id, job_id, priority, due) JOIN jobs AS j ON j.id = batch.job_id"
 )
 
 

@@ -115,6 +115,17 @@ def integer(low: int, high: int, *, nullable: bool = False) -> Rule:
     return Rule(check, schema, nullable)
 
 
+def boolean(*, nullable: bool = False) -> Rule:
+    """``true`` or ``false``; neither ``0``, ``1`` nor ``"true"``."""
+
+    def check(value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise invalid("expected true or false")
+        return value
+
+    return Rule(check, {"type": _typed("boolean", nullable)}, nullable)
+
+
 def number(low: float, high: float, *, nullable: bool = False) -> Rule:
     """A finite number from ``low`` to ``high``, as a float; a boolean is not a number."""
 

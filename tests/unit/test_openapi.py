@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from api.openapi import build_openapi
+from shared.schemas.jobs import QUEUE_PATTERN
 
 # Every route of API.md: (method, path, authenticated).
 ROUTES = [
@@ -29,6 +30,11 @@ ROUTES = [
     ("post", "/jobs/{job_id}/trigger", True),
     ("get", "/jobs/{job_id}/upcoming", True),
     ("post", "/jobs/batch", True),
+    ("get", "/queues", True),
+    ("get", "/queues/{name}", True),
+    ("patch", "/queues/{name}", True),
+    ("post", "/queues/{name}/pause", True),
+    ("post", "/queues/{name}/resume", True),
     ("get", "/health", False),
     ("get", "/ready", False),
     ("get", "/metrics", False),
@@ -65,6 +71,11 @@ STATUSES = {
     ("post", "/jobs/{job_id}/trigger"): {"202", "401", "404", "409", "503"},
     ("get", "/jobs/{job_id}/upcoming"): {"200", "400", "401", "404", "503"},
     ("post", "/jobs/batch"): {"201", "400", "401", "403", "413", "415", "503"},
+    ("get", "/queues"): {"200", "401", "503"},
+    ("get", "/queues/{name}"): {"200", "401", "404", "503"},
+    ("patch", "/queues/{name}"): {"200", "400", "401", "403", "404", "413", "415", "503"},
+    ("post", "/queues/{name}/pause"): {"200", "401", "403", "404", "503"},
+    ("post", "/queues/{name}/resume"): {"200", "401", "403", "404", "503"},
     ("get", "/health"): {"200"},
     ("get", "/ready"): {"200", "503"},
     ("get", "/metrics"): {"200"},
@@ -175,15 +186,18 @@ def test_bearer_scheme(doc: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(("method", "path", "authenticated"), ROUTES)
-def test_path_parameters_are_declared_uuids(
+def test_path_parameters_are_declared_uuids_or_queue_names(
     doc: dict[str, Any], method: str, path: str, authenticated: bool
 ) -> None:
     op = operation(doc, method, path)
     declared = {p["name"]: p for p in op.get("parameters", []) if p["in"] == "path"}
     assert set(declared) == set(re.findall(r"{(\w+)}", path))
-    for parameter in declared.values():
+    for name, parameter in declared.items():
         assert parameter["required"] is True
-        assert parameter["schema"] == {"type": "string", "format": "uuid"}
+        if name == "name":  # a queue's name, not an id
+            assert parameter["schema"] == {"type": "string", "pattern": QUEUE_PATTERN}
+        else:
+            assert parameter["schema"] == {"type": "string", "format": "uuid"}
 
 
 def test_query_parameters(doc: dict[str, Any]) -> None:

@@ -1,0 +1,258 @@
+"""The claim against the real PostgreSQL and RabbitMQ: paused queues, concurrency limits,
+the dispatch backlog bound, and turns by owner.
+
+Each test has its own queue and a FixedClock pinned in the past (``dispatch_helpers``),
+so it sees only its own runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+
+from shared import lifecycle
+from shared.repository import claim as claim_repo
+from shared.repository import queues as queue_repo
+from shared.settings import Settings
+from shared.validation import parse_submit
+from tests.integration.conftest import Account
+from tests.integration.dispatch_helpers import World, every, open_world
+
+
+@pytest.fixture
+def world(settings: Settings, engine: Engine, user: Account) -> Iterator[World]:
+    yield from open_world(settings, engine, user.id)
+
+
+def flood(world: World, owner: uuid.UUID, count: int, **fields: Any) -> list[uuid.UUID]:
+    """``count`` one-off noop jobs of ``owner``, due now, in one transaction."""
+    body = {"type": "noop", "queue": world.queue, **fields}
+    specs = [
+        parse_submit(body, world.now, is_admin=True, shell_enabled=False, queues=(world.queue,))
+        for _ in range(count)
+    ]
+    with world.engine.begin() as conn:
+        views = lifecycle.submit_batch(conn, specs, owner_id=owner, now=world.now)
+    return [view.job["id"] for view in views]
+
+
+def set_queue(world: World, **changes: Any) -> None:
+    with world.engine.begin() as conn:
+        queue_repo.update_queue(conn, world.queue, world.now, **changes)
+
+
+def count_state(world: World, state: str) -> int:
+    with world.engine.connect() as conn:
+        return int(
+            conn.scalar(
+                text("SELECT count(*) FROM runs WHERE queue = :q AND state = :s"),
+                {"q": world.queue, "s": state},
+            )
+        )
+
+
+def queued_runs(world: World) -> list[dict[str, Any]]:
+    with world.engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT id FROM runs WHERE queue = :q AND state = 'queued' ORDER BY queued_at"),
+            {"q": world.queue},
+        ).mappings()
+        return [dict(row) for row in rows]
+
+
+def owners_of(world: World, run_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    with world.engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT id, owner_id FROM runs WHERE id = ANY(:ids)"), {"ids": run_ids}
+        ).all()
+    owner = {row.id: row.owner_id for row in rows}
+    return [owner[run_id] for run_id in run_ids]
+
+
+@pytest.fixture
+def second_owner(make_user: Callable[..., Account], engine: Engine) -> Iterator[uuid.UUID]:
+    account = make_user()
+    owner = uuid.UUID(account.id)
+    yield owner
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM jobs WHERE owner_id = :o"), {"o": owner})
+
+
+# Pause and resume
+
+
+def test_a_paused_queue_keeps_its_due_runs_pending_until_resumed(world: World) -> None:
+    job = world.submit()
+    set_queue(world, paused=True)
+    dispatcher = world.dispatcher()
+
+    assert dispatcher.run_once().claimed == 0
+    assert [run["state"] for run in world.runs(job)] == ["pending"]
+    assert world.message_count() == 0
+
+    set_queue(world, paused=False)
+    assert dispatcher.run_once().published == 1
+    assert [run["state"] for run in world.runs(job)] == ["queued"]
+
+
+def test_resume_follows_each_jobs_misfire_policy(world: World) -> None:
+    skip = world.submit(schedule=every(60), misfire_policy="skip")
+    once = world.submit(schedule=every(60), misfire_policy="run_once")
+    set_queue(world, paused=True)
+    world.clock.advance(600)  # ten minutes paused: far past the 60 s grace
+    set_queue(world, paused=False)
+
+    world.dispatcher().run_once()
+
+    assert [run["state"] for run in world.runs(skip)][:1] == ["skipped"]
+    assert [run["state"] for run in world.runs(once)][:1] == ["queued"]
+    # Both go on from now, not from where the pause began.
+    for job in (skip, once):
+        assert world.runs(job)[-1]["scheduled_for"] > world.now
+
+
+def test_runs_already_queued_are_not_recalled_by_a_pause(world: World) -> None:
+    job = world.submit()
+    world.dispatcher().run_once()
+    set_queue(world, paused=True)
+    assert world.only_run(job, "queued")["published_at"] is not None
+
+
+# Concurrency limits
+
+
+def test_a_limited_queue_gets_no_more_than_its_slots_and_more_as_runs_finish(
+    world: World,
+) -> None:
+    flood(world, world.owner_id, 10)
+    set_queue(world, concurrency=3, set_concurrency=True)
+    dispatcher = world.dispatcher()
+
+    assert dispatcher.run_once().claimed == 3
+    assert dispatcher.run_once().claimed == 0, "queued runs count against the limit"
+    queued = [row["id"] for row in queued_runs(world)]
+    world.start_run(queued[0])
+    assert dispatcher.run_once().claimed == 0, "running ones too"
+    world.finish_run(queued[0])
+    assert dispatcher.run_once().claimed == 1
+    assert count_state(world, "queued") + count_state(world, "running") == 3
+
+    set_queue(world, concurrency=None, set_concurrency=True)
+    assert dispatcher.run_once().claimed == 6
+
+
+def test_two_schedulers_cannot_both_take_a_queues_last_slot(world: World) -> None:
+    flood(world, world.owner_id, 5)
+    set_queue(world, concurrency=1, set_concurrency=True)
+    first, second = world.dispatcher(), world.dispatcher()
+    with world.engine.begin() as conn:
+        # Another scheduler's claim holds the queue: this one leaves the queue alone.
+        assert claim_repo.hold_limited_queues(conn) == [world.queue]
+        assert second.run_once().claimed == 0
+    assert first.run_once().claimed == 1
+    assert second.run_once().claimed == 0
+    assert count_state(world, "queued") == 1
+
+
+def test_the_backlog_bound_keeps_runs_pending_until_workers_start_some(world: World) -> None:
+    flood(world, world.owner_id, 30)
+    dispatcher = world.dispatcher(settings=dataclasses.replace(world.settings, queue_backlog=10))
+
+    assert dispatcher.run_once().claimed == 10
+    assert dispatcher.run_once().claimed == 0
+    assert dispatcher.plan.full
+    for run_id in [row["id"] for row in queued_runs(world)][:4]:
+        world.start_run(run_id)
+    assert dispatcher.run_once().claimed == 4, "started runs leave the backlog"
+
+
+# Turns by owner
+
+
+def test_a_flooding_owner_does_not_delay_another_owners_run_beyond_one_batch(
+    world: World, second_owner: uuid.UUID
+) -> None:
+    flood(world, world.owner_id, 2000, priority=9)
+    world.clock.advance(1)
+    theirs = flood(world, second_owner, 3, priority=0)  # due later, and at a lower priority
+    dispatcher = world.dispatcher(batch_size=100)
+
+    queued, _ = dispatcher.claim()
+
+    order = owners_of(world, [item.run_id for item in queued])
+    assert len(order) == 100
+    assert order[:6].count(second_owner) == 3, "turns alternate between owners"
+    with world.engine.connect() as conn:
+        states = conn.scalars(
+            text("SELECT state FROM runs WHERE job_id = ANY(:j)"), {"j": theirs}
+        ).all()
+    assert states == ["queued"] * 3
+
+
+def test_within_one_owner_priority_then_due_time_decide(world: World) -> None:
+    low = flood(world, world.owner_id, 3, priority=1)
+    world.clock.advance(1)
+    high = flood(world, world.owner_id, 2, priority=8)
+    queued, _ = world.dispatcher(batch_size=3).claim()
+    with world.engine.connect() as conn:
+        jobs = conn.execute(
+            text("SELECT job_id FROM runs WHERE id = ANY(:ids)"),
+            {"ids": [item.run_id for item in queued]},
+        ).scalars()
+        claimed = set(jobs)
+    assert claimed == {*high, low[0]}
+
+
+def test_the_claim_reads_only_its_batch_not_the_whole_due_set(
+    world: World, second_owner: uuid.UUID
+) -> None:
+    flood(world, world.owner_id, 20_000)
+    flood(world, second_owner, 20)
+    batch = 500
+    with world.engine.connect() as conn:
+        conn.execute(text("ANALYZE runs"))
+        held = claim_repo.hold_limited_queues(conn)
+        plan = claim_repo.due_groups(conn, world.now, held=held, limit=batch, backlog=0)
+        chosen = plan.claimable
+        params = {
+            "queues": [group.queue for group, _ in chosen],
+            "owners": [group.owner_id for group, _ in chosen],
+            "priorities": [group.priority for group, _ in chosen],
+            "quotas": [quota for _, quota in chosen],
+            "skips": [0 for _ in chosen],
+            "budget_queues": list(plan.slots),
+            "budgets": list(plan.slots.values()),
+            "now": world.now,
+            "limit": batch,
+        }
+        for statement, values in (
+            (claim_repo.DUE_GROUPS, {"now": world.now, "held": held, "limit": batch, "backlog": 0}),
+            (claim_repo.CLAIM_GROUPS, params),
+        ):
+            explained = conn.execute(
+                text(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement.text}"), values
+            ).scalar_one()
+            nodes = list(walk(explained[0]["Plan"]))
+            scans = [n for n in nodes if n["Node Type"] == "Seq Scan"]
+            # The queues table is a handful of rows: a sequential scan is its best plan.
+            assert {n["Relation Name"] for n in scans} <= {"queues"}, "no sequential scan of runs"
+            for node in nodes:
+                if node["Node Type"] in {"Sort", "Incremental Sort", "WindowAgg"}:
+                    rows = node["Actual Rows"] * node["Actual Loops"]
+                    assert rows <= 2 * batch, f"{node['Node Type']} of {rows} rows"
+                if node.get("Relation Name") == "runs":
+                    rows = node["Actual Rows"] * node["Actual Loops"]
+                    assert rows <= 2 * batch + 10, json.dumps(node)[:400]
+        conn.rollback()
+
+
+def walk(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield node
+    for child in node.get("Plans", []):
+        yield from walk(child)
