@@ -146,3 +146,19 @@ def test_the_worker_process_can_be_made_non_dumpable() -> None:
     )
     assert process.stdout.strip() == "False"
     assert dumpable()  # this test process is left as it was
+
+
+def test_the_worker_module_makes_its_process_non_dumpable() -> None:
+    """What Dramatiq's worker processes load (``worker``) calls protect_process: the
+    tests above play the worker with a stand-in that calls it itself."""
+    check = "import ctypes, worker; print(ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))"  # GET_DUMPABLE
+    process = subprocess.run(
+        [sys.executable, "-c", check],
+        cwd=ROOT,
+        env={**os.environ, "CHRONOS_JWT_SECRET": SECRET},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert process.stdout.strip() == "0"
