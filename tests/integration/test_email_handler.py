@@ -48,9 +48,14 @@ def payload(**fields: Any) -> dict[str, Any]:
     return {"to": ["ops@example.test"], "subject": f"s {uuid.uuid4().hex}", "body": "b", **fields}
 
 
-def test_without_starttls_on_the_server_a_smtp_url_fails_before_sending(sink: SmtpSink) -> None:
-    """M10: smtp:// requires STARTTLS; a stripped offer fails the run, nothing is sent."""
-    settings = Settings(smtp_url=f"smtp://user:secret@127.0.0.1:{sink.port}")
+@pytest.mark.parametrize("credentials", ["", "user:secret@"])
+def test_without_starttls_on_the_server_a_smtp_url_fails_before_sending(
+    sink: SmtpSink, credentials: str
+) -> None:
+    """M10: smtp:// requires STARTTLS; a stripped offer fails the run, nothing is sent.
+    Without credentials too: the sink offers no AUTH, so with them a client that went on
+    in clear would fail on its login, not send; without them it would send the message."""
+    settings = Settings(smtp_url=f"smtp://{credentials}127.0.0.1:{sink.port}")
     with pytest.raises(JobFailed, match="STARTTLS"):
         email_handler.send(payload(), context(settings))
     assert sink.messages == []

@@ -71,12 +71,15 @@ def running(marker: str) -> bool:
 
 def test_a_shell_job_dies_with_its_worker() -> None:
     marker = f"{300 + uuid.uuid4().int % 1000}.{uuid.uuid4().int % 1000:03d}"
+    # The child's own command line: the parent's holds the marker too (in its JSON argv),
+    # so waiting for the marker alone could kill the parent before the child exists.
+    child = f"sleep\x00{marker}"
     process = parent(["sleep", marker])
     try:
-        poll(lambda: running(marker), 30, "the shell child to start")
+        poll(lambda: running(child), 30, "the shell child to start")
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
-        poll(lambda: not running(marker), 10, "the shell child outlived its worker")
+        poll(lambda: not running(child), 10, "the shell child outlived its worker")
     finally:
         if process.poll() is None:
             process.kill()
@@ -100,9 +103,20 @@ def context() -> RunContext:
 
 
 def test_output_is_capped_as_it_arrives(tmp_path: Path) -> None:
-    script = "head -c 5000000 /dev/zero | tr '\\0' y; head -c 200000 /dev/zero >&2"
+    """What the child writes past the cap is stored nowhere: after 5 MB its stdout holds
+    at most a pipe's worth, where a file (even an unlinked temporary one, invisible in
+    any directory) would hold all 5 MB on the worker's disk."""
+    # $(...), not "stat ... >&2": dash applies a redirection in the shell itself, so
+    # /proc/$$/fd/1 would be stderr while stat runs.
+    script = (
+        "head -c 5000000 /dev/zero | tr '\\0' y; "
+        "held=$(stat -L -c %s /proc/$$/fd/1); echo held=$held >&2; "
+        "head -c 200000 /dev/zero >&2"
+    )
     payload: dict[str, Any] = {"argv": ["sh", "-c", script], "env": {"TMPDIR": str(tmp_path)}}
     result = shell.run(payload, context())
+    [held] = [int(line[5:]) for line in result["stderr"].split("\n") if line.startswith("held=")]
+    assert held <= shell.MAX_OUTPUT
     assert len(result["stdout"]) == shell.MAX_OUTPUT
     assert set(result["stdout"]) == {"y"}
     assert len(result["stderr"]) == shell.MAX_OUTPUT
@@ -134,3 +148,19 @@ def test_the_worker_process_can_be_made_non_dumpable() -> None:
     )
     assert process.stdout.strip() == "False"
     assert dumpable() == before  # this test process is left as it was
+
+
+def test_the_worker_module_makes_its_process_non_dumpable() -> None:
+    """What Dramatiq's worker processes load (``worker``) calls protect_process: the
+    tests above play the worker with a stand-in that calls it itself."""
+    check = "import ctypes, worker; print(ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))"  # GET_DUMPABLE
+    process = subprocess.run(
+        [sys.executable, "-c", check],
+        cwd=ROOT,
+        env={**os.environ, "CHRONOS_JWT_SECRET": SECRET},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert process.stdout.strip() == "0"
