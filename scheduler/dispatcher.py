@@ -18,10 +18,10 @@ through a guarded ``queued → running`` update, so the second message finds not
 from __future__ import annotations
 
 import logging
-import os
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -46,8 +46,9 @@ log = logging.getLogger("chronos.scheduler.dispatcher")
 UNPUBLISHED_AFTER = timedelta(seconds=5)
 # Runs published this long ago and still not started are candidates to publish again.
 STALE_AFTER = timedelta(minutes=5)
-# A test-only fault point: crash between the claim's commit and the publish.
-CRASH_AFTER_CLAIM = "CHRONOS_TEST_CRASH_AFTER_CLAIM"
+# Called with each claimed batch after its commit, before its publish: the fault tests
+# crash the process there (see scheduler.faults).
+AfterClaim = Callable[[list[Outgoing]], None]
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class Dispatcher:
         clock: Clock,
         *,
         batch_size: int = 500,
+        after_claim: AfterClaim | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -78,9 +80,7 @@ class Dispatcher:
         # What the last claim found: when the next run falls due, and whether due runs
         # wait for room in their queue (see shared.repository.claim).
         self.plan = claim_repo.DuePlan()
-        self.crash_after_claim = settings.env != "production" and bool(
-            os.environ.get(CRASH_AFTER_CLAIM)
-        )
+        self.after_claim = after_claim
 
     def run_once(self) -> DispatchResult:
         """Claim, publish and mark one batch of due runs."""
@@ -91,9 +91,8 @@ class Dispatcher:
     def claim_committed(self) -> tuple[list[Outgoing], int]:
         """Step 1 alone (the scheduler overlaps it with the previous batch's publish)."""
         queued, skipped = self.claim()
-        if self.crash_after_claim and queued:
-            log.critical("test fault point %s: crashing after the claim", CRASH_AFTER_CLAIM)
-            os._exit(17)
+        if self.after_claim is not None and queued:
+            self.after_claim(queued)
         return queued, skipped
 
     def claim(self) -> tuple[list[Outgoing], int]:

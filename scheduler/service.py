@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from scheduler import faults
 from scheduler.dispatcher import Dispatcher
 from scheduler.metrics import SchedulerMetrics
 from scheduler.pruner import Pruner
@@ -81,7 +82,9 @@ class Scheduler:
         self.clock = clock
         self.metrics = metrics if metrics is not None else SchedulerMetrics()
         self.publisher = Publisher(settings)
-        self.dispatcher = Dispatcher(settings, engine, self.publisher, clock)
+        self.dispatcher = Dispatcher(
+            settings, engine, self.publisher, clock, after_claim=faults.after_claim(settings)
+        )
         self.rescuer = Rescuer(settings, engine, clock)
         self.pruner = Pruner(settings, engine, clock)
         self.wakeup = Wakeup(settings.database_url)
