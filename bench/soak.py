@@ -31,6 +31,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -42,8 +43,18 @@ from bench.procs import VENV_BIN
 from bench.sizes import FULL, QUICK
 from bench.soak_chaos import NAMES, Chaos
 from bench.soak_e2e import ClientView, StackView, new_client, running_stack
-from bench.soak_workload import MIX, Workload, build
+from bench.soak_workload import (
+    LIMIT,
+    LIMITED_QUEUE,
+    MIX,
+    PAUSED_QUEUE,
+    QUEUES,
+    Workload,
+    build,
+)
 from bench.stack import DRAMATIQ_READY, free_port
+from shared.repository import dispatch as dispatch_repo
+from shared.repository import queues as queue_repo
 from tests.e2e.target import Target
 from tests.faults.invariants import Report, check_invariants, unsettled
 
@@ -64,6 +75,11 @@ TICK_SECONDS = 0.2
 PROGRESS_SECONDS = 15.0
 READY_TIMEOUT_SECONDS = 90.0
 SHOWN_VIOLATIONS = 20
+# started_at and finished_at come from different processes' estimates of PostgreSQL's
+# clock (shared.clock.DatabaseClock), which agree to a few milliseconds: an overlap of the
+# limited queue's runs shorter than this is that disagreement, not a breach (a breach lasts
+# as long as a run: 0.1 s and more here).
+CLOCK_TOLERANCE = 0.05
 STATES = ("pending", "queued", "running", "succeeded", "failed", "lost", "skipped", "cancelled")
 DROPPED = re.compile(r"run \S+ is not queued \(a duplicate, or cancelled\); dropped")
 
@@ -125,6 +141,16 @@ class Outcome:
     target_missing: int = 0
     dropped: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
+    # The limited queue: the most runs running at once, sampled and from the runs' times.
+    limited_sampled: int = 0
+    limited_peak: int = 0
+    limited_runs: int = 0
+    # The longest time, in seconds, that the runs' times show more than the limit.
+    limited_excess: float = 0.0
+    # The paused queue: when it was resumed, and runs that started before that.
+    resumed_at: datetime | None = None
+    paused_early: int = 0
+    paused_runs: int = 0
 
     @property
     def target_duplicates(self) -> int:
@@ -148,6 +174,13 @@ class Outcome:
             found.append(f"{len(self.target_repeated)} run ids called the HTTP target twice")
         if self.target_unknown:
             found.append(f"{self.target_unknown} target calls from run ids that are not http runs")
+        if self.limited_excess > CLOCK_TOLERANCE or self.limited_sampled > LIMIT:
+            found.append(
+                f"the limited queue ran {max(self.limited_peak, self.limited_sampled)} at once "
+                f"(limit {LIMIT}) for {self.limited_excess * 1000:.0f} ms"
+            )
+        if self.paused_early:
+            found.append(f"{self.paused_early} runs of the paused queue started while paused")
         if self.target_missing:
             found.append(f"{self.target_missing} succeeded http runs never called the target")
         return found
@@ -168,6 +201,7 @@ def chronos_env(ctx: BenchContext, args: argparse.Namespace) -> dict[str, str]:
         CHRONOS_MISFIRE_GRACE_SECONDS=str(MISFIRE_GRACE_SECONDS),
         CHRONOS_LOGIN_ATTEMPTS_PER_MINUTE="100000",
         CHRONOS_SIGNUPS_PER_MINUTE="100000",
+        CHRONOS_QUEUES=",".join(QUEUES),
     )
 
 
@@ -247,14 +281,40 @@ def progress(message: str) -> None:
     print(f"soak: {message}", file=sys.stderr, flush=True)
 
 
+def set_queue(engine: Engine, name: str, **changes: Any) -> datetime:
+    """Change a queue's controls as an admin's PATCH does; the database's time of it."""
+    with engine.begin() as conn:
+        now = dispatch_repo.database_time(conn)
+        queue_repo.update_queue(conn, name, now, **changes)
+    return now
+
+
+def running_in(engine: Engine, queue: str) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.scalar(
+                text("SELECT count(*) FROM runs WHERE queue = :q AND state = 'running'"),
+                {"q": queue},
+            )
+        )
+
+
 def kill_window(
-    chaos: Chaos, engine: Engine, ids: list[uuid.UUID], seconds: float, began: float
+    chaos: Chaos,
+    engine: Engine,
+    ids: list[uuid.UUID],
+    seconds: float,
+    began: float,
+    outcome: Outcome,
 ) -> None:
     start = time.monotonic()
     chaos.start(start)
     last_report = start
     while (now := time.monotonic()) - start < seconds:
         chaos.step(now)
+        outcome.limited_sampled = max(outcome.limited_sampled, running_in(engine, LIMITED_QUEUE))
+        if outcome.resumed_at is None and now - start >= seconds / 2:
+            outcome.resumed_at = set_queue(engine, PAUSED_QUEUE, paused=False)
         if now - last_report >= PROGRESS_SECONDS:
             last_report = now
             progress(
@@ -313,6 +373,51 @@ def check_target(outcome: Outcome, engine: Engine, target: Target, ids: list[uui
     )
 
 
+def check_queues(outcome: Outcome, engine: Engine, ids: list[uuid.UUID]) -> None:
+    """The limited queue never ran more than its limit at once, by the runs' own start
+    and end times (exact, unlike the sampling); no run of the paused queue started before
+    it was resumed."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT started_at, finished_at FROM runs WHERE job_id = ANY(:ids) "
+                "AND queue = :q AND started_at IS NOT NULL"
+            ),
+            {"ids": ids, "q": LIMITED_QUEUE},
+        ).all()
+        outcome.paused_early = int(
+            conn.scalar(
+                text(
+                    "SELECT count(*) FROM runs WHERE job_id = ANY(:ids) AND queue = :q "
+                    "AND started_at < :resumed"
+                ),
+                {"ids": ids, "q": PAUSED_QUEUE, "resumed": outcome.resumed_at},
+            )
+        )
+        outcome.paused_runs = int(
+            conn.scalar(
+                text("SELECT count(*) FROM runs WHERE job_id = ANY(:ids) AND queue = :q"),
+                {"ids": ids, "q": PAUSED_QUEUE},
+            )
+        )
+    # A run ending at the instant another starts freed its slot first.
+    events = sorted(
+        [(row.started_at, 1) for row in rows]
+        + [(row.finished_at, -1) for row in rows if row.finished_at is not None]
+    )
+    depth, over_since = 0, None
+    for moment, step in events:
+        depth += step
+        if depth > LIMIT and over_since is None:
+            over_since = moment
+        elif depth <= LIMIT and over_since is not None:
+            excess = (moment - over_since).total_seconds()
+            outcome.limited_excess = max(outcome.limited_excess, excess)
+            over_since = None
+        outcome.limited_peak = max(outcome.limited_peak, depth)
+    outcome.limited_runs = len(rows)
+
+
 def dropped_duplicates(stack: StackView) -> int:
     """Messages that workers turned away because their run was no longer queued: a
     redelivery after a kill, which the guarded start made harmless."""
@@ -338,6 +443,8 @@ def soak(
     workload = build(args.jobs, window, time.time(), target.url(TARGET_PATH), rng)
     outcome.kinds = workload.counts()
     outcome.expected_runs = workload.expected_runs
+    set_queue(ctx.engine, LIMITED_QUEUE, concurrency=LIMIT, set_concurrency=True)
+    set_queue(ctx.engine, PAUSED_QUEUE, paused=True)
     progress(f"submitting {args.jobs:,} jobs (~{workload.expected_runs:,.0f} runs) ...")
     submitted = time.monotonic()
     outcome.job_ids = submit(users, workload)
@@ -348,7 +455,9 @@ def soak(
     chaos = Chaos(stack, rng)
     outcome.chaos = chaos
     killing = time.monotonic()
-    kill_window(chaos, ctx.engine, ids, window, began)
+    kill_window(chaos, ctx.engine, ids, window, began, outcome)
+    if outcome.resumed_at is None:
+        outcome.resumed_at = set_queue(ctx.engine, PAUSED_QUEUE, paused=False)
     outcome.kill_seconds = time.monotonic() - killing
     progress(f"kills stopped ({chaos.total_kills}); settling (at most {args.settle_timeout:.0f} s)")
 
@@ -359,6 +468,7 @@ def soak(
     outcome.run_states = run_states(ctx.engine, ids)
     outcome.skipped = skip_reasons(ctx.engine, ids)
     check_target(outcome, ctx.engine, target, ids)
+    check_queues(outcome, ctx.engine, ids)
     outcome.dropped = dropped_duplicates(stack)
 
 
@@ -434,6 +544,17 @@ def render(outcome: Outcome, args: argparse.Namespace, elapsed: float) -> list[s
             f"unknown runs, {outcome.target_missing} succeeded runs without a call",
         ),
         ("redeliveries", f"{outcome.dropped:,} duplicate messages dropped by the guarded start"),
+        (
+            "limited queue",
+            f"concurrency {LIMIT}: at most {outcome.limited_sampled} running at once sampled, "
+            f"{outcome.limited_peak} by the runs' times (above {LIMIT} for at most "
+            f"{outcome.limited_excess * 1000:.1f} ms), over {outcome.limited_runs:,} runs",
+        ),
+        (
+            "paused queue",
+            f"paused until half the kill window: {outcome.paused_runs:,} runs, "
+            f"{outcome.paused_early} started while paused",
+        ),
     ]
     return [table(rows)]
 

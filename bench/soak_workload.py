@@ -37,6 +37,13 @@ MAX_INTERVAL_RUNS = 3
 # skip materialises one more occurrence, which feeds the backlog).
 OVERLAP_POLICIES = ("forbid", "allow")
 CRON_EVERY_MINUTE = "* * * * *"
+# The queues the jobs are spread over: one with a concurrency limit, and one that is
+# paused for the first half of the kill window (bench.soak sets both up).
+LIMITED_QUEUE = "limited"
+PAUSED_QUEUE = "paused"
+QUEUES = ("default", LIMITED_QUEUE, PAUSED_QUEUE)
+QUEUE_WEIGHTS = (0.85, 0.10, 0.05)
+LIMIT = 4
 
 
 @dataclass
@@ -143,6 +150,8 @@ def build(
                 workload.add(kind, spec, cron_runs)
             else:  # pragma: no cover - MIX and this function name the same kinds
                 raise ValueError(f"unknown kind {kind}")
+    for spec in workload.specs:
+        spec["queue"] = rng.choices(QUEUES, QUEUE_WEIGHTS)[0]
     order = list(range(len(workload.specs)))
     rng.shuffle(order)
     workload.specs = [workload.specs[index] for index in order]
