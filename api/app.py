@@ -25,7 +25,7 @@ from api.errors import (
     handle_unexpected,
 )
 from api.request_id import RequestId
-from api.resources import jobs, ops, users
+from api.resources import audit, jobs, ops, users
 from api.throttle import LoginThrottle, SignupThrottle
 from shared import jobtypes
 from shared.clock import Clock, host_clock
@@ -98,6 +98,8 @@ def create_app(
     app.add_route("/jobs/{job_id:uuid}", job_item)
     for action in ("reschedule", "runs", "pause", "resume", "trigger", "upcoming"):
         app.add_route(f"/jobs/{{job_id:uuid}}/{action}", job_item, suffix=action)
+
+    app.add_route("/audit", audit.AuditLog(*deps))
 
     app.add_route("/health", ops.Health(*deps))
     app.add_route("/ready", ops.Ready(*deps))

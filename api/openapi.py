@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, RootModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, models_json_schema
 
 from shared import jobtypes
-from shared.schemas import common, jobs, queries, users
+from shared.schemas import audit, common, jobs, queries, users
 from shared.settings import DEFAULT_MAX_BODY_BYTES
 from shared.validation import submit_model
 
@@ -50,6 +50,8 @@ RESPONSE_MODELS: list[type[BaseModel]] = [
     jobs.RunPage,
     jobs.JobBatch,
     jobs.Upcoming,
+    audit.AuditEvent,
+    audit.AuditPage,
 ]
 
 
@@ -642,6 +644,32 @@ def job_paths(max_body_bytes: int) -> dict[str, Schema]:
     }
 
 
+def audit_paths() -> dict[str, Schema]:
+    return {
+        "/audit": {
+            "get": operation(
+                "listAuditEvents",
+                "audit",
+                "The audit log (admins only)",
+                {
+                    "200": ok("A page of audit events, newest first.", "AuditPage"),
+                    "400": error("A bad `actor`, `action`, `object_id`, `limit` or `cursor`."),
+                    "403": error("The caller is not an admin."),
+                },
+                description=(
+                    "One event per change a user or operator made (jobs created, cancelled, "
+                    "paused, resumed, rescheduled or triggered; users created, changed or "
+                    "deleted), written in the same transaction as the change: who, what, "
+                    "which object, when and the request id. A request that changed nothing "
+                    "has none. Events older than `CHRONOS_AUDIT_RETENTION_DAYS` (90 by "
+                    "default) are pruned. " + PAGING_DESCRIPTION
+                ),
+                parameters=query_parameters(queries.AuditFilters),
+            )
+        }
+    }
+
+
 def operations_paths() -> dict[str, Schema]:
     return {
         "/health": {
@@ -745,6 +773,7 @@ def _build(max_body_bytes: int) -> dict[str, Any]:
     paths: dict[str, Schema] = {}
     paths.update(user_paths(max_body_bytes))
     paths.update(job_paths(max_body_bytes))
+    paths.update(audit_paths())
     paths.update(operations_paths())
     return {
         "openapi": OPENAPI_VERSION,
@@ -753,6 +782,7 @@ def _build(max_body_bytes: int) -> dict[str, Any]:
             {"name": "users", "description": "Accounts."},
             {"name": "auth", "description": "Bearer tokens."},
             {"name": "jobs", "description": "Jobs, their schedules and their runs."},
+            {"name": "audit", "description": "Who changed what, and when."},
             {"name": "operations", "description": "Health, readiness, metrics, this document."},
         ],
         "paths": paths,

@@ -29,6 +29,7 @@ ROUTES = [
     ("post", "/jobs/{job_id}/trigger", True),
     ("get", "/jobs/{job_id}/upcoming", True),
     ("post", "/jobs/batch", True),
+    ("get", "/audit", True),
     ("get", "/health", False),
     ("get", "/ready", False),
     ("get", "/metrics", False),
@@ -65,6 +66,7 @@ STATUSES = {
     ("post", "/jobs/{job_id}/trigger"): {"202", "401", "404", "409", "503"},
     ("get", "/jobs/{job_id}/upcoming"): {"200", "400", "401", "404", "503"},
     ("post", "/jobs/batch"): {"201", "400", "401", "403", "413", "415", "503"},
+    ("get", "/audit"): {"200", "400", "401", "403", "503"},
     ("get", "/health"): {"200"},
     ("get", "/ready"): {"200", "503"},
     ("get", "/metrics"): {"200"},
@@ -88,9 +90,21 @@ COMPONENTS = [
     "UserUpdate",
     "Credentials",
     "RescheduleBody",
+    "AuditPage",
+    "AuditEvent",
 ]
 REQUEST_BODIES = ["SubmitBody", "BatchBody", "UserCreate", "UserUpdate", "Credentials"]
-RESPONSE_BODIES = ["User", "Job", "Run", "Schedule", "JobPage", "RunPage", "Upcoming", "Error"]
+RESPONSE_BODIES = [
+    "User",
+    "Job",
+    "Run",
+    "Schedule",
+    "JobPage",
+    "RunPage",
+    "Upcoming",
+    "Error",
+    "AuditPage",
+]
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
 
