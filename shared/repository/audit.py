@@ -95,11 +95,12 @@ def list_events(
 
 
 def prune(conn: Connection, cutoff: datetime, limit: int) -> int:
-    """Delete up to ``limit`` events older than ``cutoff``; returns how many went."""
+    """Delete up to ``limit`` events older than ``cutoff``, the oldest first (a pass cut
+    short leaves the youngest); returns how many went."""
     return conn.execute(
         text(
             "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events "
-            "WHERE at < :cutoff LIMIT :limit FOR UPDATE SKIP LOCKED)"
+            "WHERE at < :cutoff ORDER BY at LIMIT :limit FOR UPDATE SKIP LOCKED)"
         ),
         {"cutoff": cutoff, "limit": limit},
     ).rowcount
