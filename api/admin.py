@@ -17,12 +17,17 @@ import getpass
 import os
 import sys
 from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import Connection
 
 from api.auth import hash_password
+from shared import audit
 from shared.clock import SystemClock
 from shared.db import make_engine
 from shared.errors import ChronosError
 from shared.repository import Row
+from shared.repository import audit as audit_repo
 from shared.repository import users as user_repo
 from shared.settings import load_settings
 from shared.states import Role
@@ -32,6 +37,12 @@ from shared.validation import parse_password, parse_username
 def _describe(user: Row) -> str:
     created = user["created_at"].isoformat(timespec="seconds")
     return f"{user['username']!r} (created {created}, email {user['email'] or 'none'})"
+
+
+def _record(conn: Connection, change: audit.Change | None, now: datetime) -> None:
+    """An operator at the command line: no actor, no request."""
+    if change is not None:
+        audit_repo.record_many(conn, [change], at=now, actor_id=None, request_id=None)
 
 
 def main(
@@ -77,10 +88,11 @@ def main(
                     "password_hash": hash_password(parse_password(password)),
                 }
                 user_repo.update_user(conn, existing["id"], changes, now)
+                _record(conn, audit.user_updated(existing, changes), now)
                 print(f"{existing['username']} is now an admin, with the new password")
                 return 0
             password = env_password or getpass.getpass(f"Password for {username}: ")
-            user_repo.insert_user(
+            created = user_repo.insert_user(
                 conn,
                 username=username,
                 email=None,
@@ -88,6 +100,7 @@ def main(
                 role=Role.ADMIN,
                 now=now,
             )
+            _record(conn, audit.user_created(created, "cli"), now)
             print(f"created admin {username}")
             return 0
     except ChronosError as error:

@@ -25,7 +25,7 @@ from api.errors import (
     handle_unexpected,
 )
 from api.request_id import RequestId
-from api.resources import jobs, ops, queues, users
+from api.resources import audit, jobs, ops, queues, users
 from api.throttle import LoginThrottle, SignupThrottle
 from shared import jobtypes
 from shared.clock import Clock, host_clock
@@ -104,6 +104,7 @@ def create_app(
     app.add_route("/queues/{name}", queue_item)
     for action in ("pause", "resume"):
         app.add_route(f"/queues/{{name}}/{action}", queue_item, suffix=action)
+    app.add_route("/audit", audit.AuditLog(*deps))
 
     app.add_route("/health", ops.Health(*deps))
     app.add_route("/ready", ops.Ready(*deps))

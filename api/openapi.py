@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, RootModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, models_json_schema
 
 from shared import jobtypes
-from shared.schemas import common, jobs, queries, queues, users
+from shared.schemas import audit, common, jobs, queries, queues, users
 from shared.settings import DEFAULT_MAX_BODY_BYTES
 from shared.validation import submit_model
 
@@ -53,6 +53,8 @@ RESPONSE_MODELS: list[type[BaseModel]] = [
     jobs.Upcoming,
     queues.Queue,
     queues.QueueList,
+    audit.AuditEvent,
+    audit.AuditPage,
 ]
 
 
@@ -719,6 +721,32 @@ def queue_paths(max_body_bytes: int) -> dict[str, Schema]:
     }
 
 
+def audit_paths() -> dict[str, Schema]:
+    return {
+        "/audit": {
+            "get": operation(
+                "listAuditEvents",
+                "audit",
+                "The audit log (admins only)",
+                {
+                    "200": ok("A page of audit events, newest first.", "AuditPage"),
+                    "400": error("A bad `actor`, `action`, `object_id`, `limit` or `cursor`."),
+                    "403": error("The caller is not an admin."),
+                },
+                description=(
+                    "One event per change a user or operator made (jobs created, cancelled, "
+                    "paused, resumed, rescheduled or triggered; users created, changed or "
+                    "deleted), written in the same transaction as the change: who, what, "
+                    "which object, when and the request id. A request that changed nothing "
+                    "has none. Events older than `CHRONOS_AUDIT_RETENTION_DAYS` (90 by "
+                    "default) are pruned. " + PAGING_DESCRIPTION
+                ),
+                parameters=query_parameters(queries.AuditFilters),
+            )
+        }
+    }
+
+
 def operations_paths() -> dict[str, Schema]:
     return {
         "/health": {
@@ -823,6 +851,7 @@ def _build(max_body_bytes: int) -> dict[str, Any]:
     paths.update(user_paths(max_body_bytes))
     paths.update(job_paths(max_body_bytes))
     paths.update(queue_paths(max_body_bytes))
+    paths.update(audit_paths())
     paths.update(operations_paths())
     return {
         "openapi": OPENAPI_VERSION,
@@ -832,6 +861,7 @@ def _build(max_body_bytes: int) -> dict[str, Any]:
             {"name": "auth", "description": "Bearer tokens."},
             {"name": "jobs", "description": "Jobs, their schedules and their runs."},
             {"name": "queues", "description": "Queues: what they hold, pause and limits."},
+            {"name": "audit", "description": "Who changed what, and when."},
             {"name": "operations", "description": "Health, readiness, metrics, this document."},
         ],
         "paths": paths,

@@ -25,10 +25,12 @@ from pydantic import BaseModel
 from shared.errors import ValidationError
 from shared.lifecycle import JobView, is_recurring
 from shared.repository import Row
+from shared.schemas import audit as audit_schemas
 from shared.schemas import jobs as schemas
 from shared.schemas import users as user_schemas
 
 USER_FIELDS = tuple(user_schemas.User.model_fields)
+AUDIT_FIELDS = tuple(audit_schemas.AuditEvent.model_fields)
 RUN_FIELDS = tuple(name for name in schemas.Run.model_fields if name != "error")
 SCHEDULE_FIELDS = tuple(schemas.Schedule.model_fields)
 # A Job's fields are the job row's columns of the same names, but for four derived ones.
@@ -108,17 +110,19 @@ def cursor_key(secret: str) -> bytes:
 @dataclass(frozen=True)
 class Cursors:
     """The cursors of one listing: ``scope`` names it (``jobs:<user id>``,
-    ``runs:<job id>``), and a cursor is only good for the scope it was issued in."""
+    ``runs:<job id>``, ``audit``), and a cursor is only good for the scope it was issued
+    in. ``column`` is the time the listing is ordered by, with the row id."""
 
     key: bytes
     scope: str
+    column: str = "created_at"
 
     def _tag(self, position: bytes) -> bytes:
         signed = self.scope.encode() + b"\x00" + position
         return hmac.new(self.key, signed, hashlib.sha256).digest()[:_TAG_BYTES]
 
     def encode(self, row: Row) -> str:
-        micros = (row["created_at"] - _EPOCH) // _MICROSECOND
+        micros = (row[self.column] - _EPOCH) // _MICROSECOND
         position = _POSITION.pack(micros, row["id"].bytes)
         return base64.urlsafe_b64encode(position + self._tag(position)).decode()
 
@@ -150,8 +154,8 @@ class Cursors:
         return self.encode(rows[limit - 1]) if len(rows) > limit else None
 
 
-def cursors(secret: str, scope: str) -> Cursors:
-    return Cursors(cursor_key(secret), scope)
+def cursors(secret: str, scope: str, column: str = "created_at") -> Cursors:
+    return Cursors(cursor_key(secret), scope, column)
 
 
 def job_page(
@@ -166,3 +170,11 @@ def run_page(rows: Sequence[Row], limit: int, pages: Cursors) -> schemas.RunPage
     return schemas.RunPage.model_construct(
         items=[run(row) for row in rows[:limit]], next_cursor=pages.next(rows, limit)
     )
+
+
+def audit_page(rows: Sequence[Row], limit: int, pages: Cursors) -> audit_schemas.AuditPage:
+    items = [
+        built(audit_schemas.AuditEvent, {name: row[name] for name in AUDIT_FIELDS})
+        for row in rows[:limit]
+    ]
+    return audit_schemas.AuditPage.model_construct(items=items, next_cursor=pages.next(rows, limit))

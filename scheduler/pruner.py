@@ -1,23 +1,26 @@
-"""The pruner: finished runs older than CHRONOS_RUN_RETENTION_DAYS are deleted (and
-login-throttle counters older than a day).
+"""The pruners: finished runs older than CHRONOS_RUN_RETENTION_DAYS are deleted (and
+login-throttle counters older than a day), and so are audit events older than
+CHRONOS_AUDIT_RETENTION_DAYS.
 
-It guards against an ever-growing ``runs`` table, which would slow every history query
-and vacuum. It deletes in batches, each its own short transaction, so it never holds
-many locks or bloats the WAL in one go, and it keeps each job's newest run so that
-``last_run`` stays meaningful. A pass goes on while batches come back full, within a
-time budget, so it keeps up with dispatch (thousands of finished runs a second) instead
-of removing a fixed number per pass. Safe to run in parallel (SKIP LOCKED).
+They guard against ever-growing ``runs`` and ``audit_events`` tables, which would slow
+every history query and vacuum. Each deletes in batches, each its own short transaction,
+so it never holds many locks or bloats the WAL in one go; the run pruner keeps each
+job's newest run so that ``last_run`` stays meaningful. A pass goes on while batches
+come back full, within a time budget, so it keeps up with dispatch (thousands of
+finished runs a second) instead of removing a fixed number per pass. Safe to run in
+parallel (SKIP LOCKED).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from shared.clock import Clock
+from shared.repository import audit as audit_repo
 from shared.repository import dispatch as dispatch_repo
 from shared.repository import throttle as throttle_repo
 from shared.settings import Settings
@@ -25,7 +28,11 @@ from shared.settings import Settings
 log = logging.getLogger("chronos.scheduler.pruner")
 
 
-class Pruner:
+class BatchPruner:
+    """Deletes what :meth:`prune` finds past :meth:`retention`, batch after batch."""
+
+    what = "rows"
+
     def __init__(
         self,
         settings: Settings,
@@ -36,7 +43,7 @@ class Pruner:
         budget_seconds: float = 10.0,
         max_batches: int | None = None,
     ) -> None:
-        self.retention = timedelta(days=settings.run_retention_days)
+        self.retention = self.retention_of(settings)
         self.engine = engine
         self.clock = clock
         self.batch_size = batch_size
@@ -44,6 +51,13 @@ class Pruner:
         self.max_batches = max_batches
         # Whether the last pass ended on a short batch (nothing left past retention).
         self.caught_up = True
+
+    def retention_of(self, settings: Settings) -> timedelta:
+        raise NotImplementedError
+
+    def prune(self, conn: Connection, cutoff: datetime, limit: int) -> int:
+        """Delete up to ``limit`` rows older than ``cutoff``; return how many went."""
+        raise NotImplementedError
 
     def run_once(self) -> int:
         """Delete batch after batch until one comes back short (caught up) or the time
@@ -56,14 +70,42 @@ class Pruner:
         while time.monotonic() < ends and batches != self.max_batches:
             batches += 1
             with self.engine.begin() as conn:
-                deleted = dispatch_repo.prune_finished(conn, cutoff, self.batch_size)
+                deleted = self.prune(conn, cutoff, self.batch_size)
             total += deleted
             if deleted < self.batch_size:
                 break
         else:
             self.caught_up = False
+        if total:
+            log.info("pruned %d %s from before %s", total, self.what, cutoff.isoformat())
+        return total
+
+
+class Pruner(BatchPruner):
+    """Finished runs past CHRONOS_RUN_RETENTION_DAYS, and expired login counters."""
+
+    what = "finished runs"
+
+    def retention_of(self, settings: Settings) -> timedelta:
+        return timedelta(days=settings.run_retention_days)
+
+    def prune(self, conn: Connection, cutoff: datetime, limit: int) -> int:
+        return dispatch_repo.prune_finished(conn, cutoff, limit)
+
+    def run_once(self) -> int:
+        total = super().run_once()
         with self.engine.begin() as conn:
             throttle_repo.forget_expired(conn, self.clock.now() - timedelta(days=1))
-        if total:
-            log.info("pruned %d runs that finished before %s", total, cutoff.isoformat())
         return total
+
+
+class AuditPruner(BatchPruner):
+    """Audit events past CHRONOS_AUDIT_RETENTION_DAYS."""
+
+    what = "audit events"
+
+    def retention_of(self, settings: Settings) -> timedelta:
+        return timedelta(days=settings.audit_retention_days)
+
+    def prune(self, conn: Connection, cutoff: datetime, limit: int) -> int:
+        return audit_repo.prune(conn, cutoff, limit)

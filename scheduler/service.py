@@ -28,7 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from scheduler import faults
 from scheduler.dispatcher import Dispatcher
 from scheduler.metrics import SchedulerMetrics
-from scheduler.pruner import Pruner
+from scheduler.pruner import AuditPruner, Pruner
 from scheduler.publisher import Outgoing, Publisher
 from scheduler.rescuer import Rescuer
 from scheduler.wakeup import Wakeup
@@ -45,6 +45,7 @@ REDELIVER_EVERY = 60.0
 PURGE_ACCOUNTS_EVERY = 30.0
 PURGE_ACCOUNTS_BUDGET = 5.0
 PRUNE_EVERY = 300.0
+AUDIT_PRUNE_BUDGET = 2.0
 MAX_BACKOFF = 30.0
 # The circuit breaker's probes: from this, doubling up to MAX_BACKOFF, with jitter.
 FIRST_PROBE = 0.5
@@ -87,6 +88,9 @@ class Scheduler:
         )
         self.rescuer = Rescuer(settings, engine, clock)
         self.pruner = Pruner(settings, engine, clock)
+        # Changes come far slower than finished runs: a short budget keeps up, and keeps
+        # the rescue behind this pass on time.
+        self.audit_pruner = AuditPruner(settings, engine, clock, budget_seconds=AUDIT_PRUNE_BUDGET)
         self.wakeup = Wakeup(settings.database_url)
         self._publishing = ThreadPoolExecutor(1, thread_name_prefix="chronos-publishing")
         self._marking = ThreadPoolExecutor(1, thread_name_prefix="chronos-marking")
@@ -138,7 +142,8 @@ class Scheduler:
         return result
 
     def maintain_once(self) -> PassResult:
-        """Rescue lost runs and prune old ones, each when it is due. PostgreSQL only."""
+        """Rescue lost runs and prune old runs and audit events, each when it is due.
+        PostgreSQL only."""
         result = PassResult()
         timing = self.metrics.timing
         try:
@@ -148,7 +153,8 @@ class Scheduler:
             if self._periodic("prune", PRUNE_EVERY):
                 with timing("prune"):
                     result.pruned = self.pruner.run_once()
-                if not self.pruner.caught_up:
+                    self.audit_pruner.run_once()
+                if not (self.pruner.caught_up and self.audit_pruner.caught_up):
                     self._due["prune"] = time.monotonic()  # behind: go on at the next tick
             if self._periodic("purge_accounts", PURGE_ACCOUNTS_EVERY):
                 # What a user deletion left of its run history, deleted in the background.

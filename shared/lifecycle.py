@@ -114,41 +114,47 @@ def _locked(conn: Connection, job_id: uuid.UUID) -> Row:
     return job
 
 
-def cancel(conn: Connection, job_id: uuid.UUID, now: datetime) -> None:
-    """Cancel the job: unstarted runs are cancelled, running ones are interrupted."""
+def cancel(conn: Connection, job_id: uuid.UUID, now: datetime) -> Row | None:
+    """Cancel the job: unstarted runs are cancelled, running ones are interrupted.
+    Returns the job as it was, or None if it was cancelled already (nothing changed)."""
     job = _locked(conn, job_id)
     if job["status"] == JobStatus.CANCELLED:
-        return
+        return None
     if job["status"] in FINISHED_JOB_STATUSES:
         raise Conflict(f"status: the job has already {job['status']}; nothing to cancel")
     run_repo.cancel_unstarted(conn, job_id, now, "job cancelled")
     run_repo.request_cancel_running(conn, job_id, now)
     job_repo.set_status(conn, job_id, JobStatus.CANCELLED, now)
+    return job
 
 
-def pause(conn: Connection, job_id: uuid.UUID, now: datetime) -> None:
-    """Hold the pending runs back; a run already queued or running goes on."""
+def pause(conn: Connection, job_id: uuid.UUID, now: datetime) -> Row | None:
+    """Hold the pending runs back; a run already queued or running goes on. Returns the
+    job as it was, or None if it was paused already."""
     job = _locked(conn, job_id)
     if job["status"] == JobStatus.PAUSED:
-        return
+        return None
     if job["status"] in FINAL_JOB_STATUSES:
         raise Conflict(f"status: the job is {job['status']}; only a live job can be paused")
     run_repo.hold_pending(conn, job_id)
     job_repo.set_status(conn, job_id, JobStatus.PAUSED, now)
+    return job
 
 
-def resume(conn: Connection, job_id: uuid.UUID, now: datetime) -> None:
+def resume(conn: Connection, job_id: uuid.UUID, now: datetime) -> Row | None:
     """Release the held runs. An occurrence missed while paused is due at once, and the
-    scheduler applies the job's misfire policy to it as to any late occurrence."""
+    scheduler applies the job's misfire policy to it as to any late occurrence. Returns
+    the job as it was, or None if it was not paused (nothing changed)."""
     job = _locked(conn, job_id)
     if job["status"] in FINAL_JOB_STATUSES:
         raise Conflict(f"status: the job is {job['status']}; only a paused job can be resumed")
     if job["status"] != JobStatus.PAUSED:
-        return
+        return None
     run_repo.release_held(conn, job_id, now)
     job_repo.set_status(conn, job_id, JobStatus.SCHEDULED, now)
     job_repo.refresh_status(conn, [job_id], now)
     _wake_if_due_soon(conn, now, now)
+    return job
 
 
 def is_recurring(job: Row) -> bool:
@@ -174,8 +180,8 @@ def reschedule_body(job: Row, body: dict[str, Any]) -> dict[str, Any]:
 
 def reschedule(
     conn: Connection, job_id: uuid.UUID, schedule: Schedule, first_due: datetime, now: datetime
-) -> None:
-    """Replace the schedule and move the next occurrence.
+) -> Row:
+    """Replace the schedule and move the next occurrence; returns the job as it was.
 
     A recurring job may be rescheduled while a run is live: only future occurrences
     change. A one-off job may not (409). A finished or cancelled job is scheduled again.
@@ -211,6 +217,7 @@ def reschedule(
     job_repo.update_schedule(conn, job_id, schedule, status, now)
     job_repo.refresh_status(conn, [job_id], now)
     _wake_if_due_soon(conn, due_at, now)
+    return job
 
 
 def trigger(conn: Connection, job_id: uuid.UUID, now: datetime) -> Row:

@@ -1,4 +1,4 @@
-"""The schema: users, jobs, runs and queues.
+"""The schema: users, jobs, runs and queues, and the audit log of changes.
 
 A job is what a user submitted: what to run, its schedule and its policies. A run is one
 attempt at one occurrence; a job's run history is simply its runs. The CHECK constraints
@@ -268,3 +268,40 @@ class LoginThrottle(Base):
 
 
 login_throttle = LoginThrottle.__table__
+
+
+AUDIT_ORDER = (text("at DESC"), text("id DESC"))
+
+
+class AuditEvent(Base):
+    """One change a user or operator made, written in the transaction that made it.
+
+    ``actor_id`` has no foreign key: the record of what a user did outlives the user
+    (NULL: an operator at the command line). Indexed for the listing, newest first, and
+    for each of its filters in the same order; nothing else, since every change pays for
+    each index."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_listing", *AUDIT_ORDER),
+        Index(
+            "ix_audit_events_actor",
+            "actor_id",
+            *AUDIT_ORDER,
+            postgresql_where=text("actor_id IS NOT NULL"),
+        ),
+        Index("ix_audit_events_object", "object_id", *AUDIT_ORDER),
+        Index("ix_audit_events_action", "action", *AUDIT_ORDER),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    at: Mapped[datetime] = mapped_column(Timestamp)
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(UUID)
+    action: Mapped[str] = mapped_column(Text)
+    object_type: Mapped[str] = mapped_column(Text)
+    object_id: Mapped[str] = mapped_column(Text)
+    request_id: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+
+audit_events = AuditEvent.__table__

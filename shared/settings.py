@@ -51,6 +51,8 @@ class Settings:
     heartbeat_seconds: float = 5.0
     lease_seconds: float = 30.0
     run_retention_days: int = 30
+    # Audit events older than this are pruned by the scheduler's maintenance.
+    audit_retention_days: int = 90
     misfire_grace_seconds: float = 60.0
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     http_allowed_networks: str = ""
@@ -179,6 +181,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         heartbeat_seconds=_number(environ, "CHRONOS_HEARTBEAT_SECONDS", 5.0, 0.1),
         lease_seconds=_number(environ, "CHRONOS_LEASE_SECONDS", 30.0, 1.0),
         run_retention_days=int(_number(environ, "CHRONOS_RUN_RETENTION_DAYS", 30, 1)),
+        audit_retention_days=int(_number(environ, "CHRONOS_AUDIT_RETENTION_DAYS", 90, 1)),
         misfire_grace_seconds=_number(environ, "CHRONOS_MISFIRE_GRACE_SECONDS", 60.0, 0.0),
         max_body_bytes=int(
             _number(environ, "CHRONOS_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 1024)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import falcon
@@ -11,7 +13,9 @@ from sqlalchemy import Connection, Engine
 
 from api.auth import CurrentUser
 from api.media import read_json
+from shared.audit import Change
 from shared.clock import Clock
+from shared.repository import audit as audit_repo
 from shared.settings import Settings
 
 
@@ -40,6 +44,35 @@ class Resource:
             conn.rollback()
             raise
         conn.commit()
+
+    def audit(
+        self,
+        conn: Connection,
+        req: falcon.Request,
+        *changes: Change,
+        at: datetime | None = None,
+        actor_id: uuid.UUID | None = None,
+    ) -> None:
+        """Record ``changes`` in the audit log, one event each, in ``conn``'s transaction.
+
+        Call it inside the ``with self.transaction(req) as conn`` block that makes the
+        change, once the change is made, and only if something changed: the events then
+        commit, or roll back, with it. The actor is the request's user (or ``actor_id``,
+        for a route without authentication), the request id its ``X-Request-Id`` and
+        ``at`` the clock's now unless given. ``details`` is a small summary, never a
+        copied body; for example, a queue change::
+
+            self.audit(conn, req, Change(Action.QUEUE_UPDATE, ObjectType.QUEUE, name,
+                                         {"paused": {"from": False, "to": True}}))
+        """
+        user: CurrentUser | None = req.context.get("user")
+        audit_repo.record_many(
+            conn,
+            changes,
+            at=self.clock.now() if at is None else at,
+            actor_id=actor_id if actor_id is not None or user is None else user.id,
+            request_id=req.context.get("request_id"),
+        )
 
     def body(self, req: falcon.Request) -> dict[str, Any]:
         return read_json(req, self.settings.max_body_bytes)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import falcon
@@ -12,8 +14,9 @@ from sqlalchemy import Connection
 
 from api import serialize
 from api.resources.base import Resource, current_user
-from shared import lifecycle
+from shared import audit, lifecycle
 from shared.errors import NotFound, ValidationError
+from shared.repository import Row
 from shared.repository import jobs as job_repo
 from shared.repository import runs as run_repo
 from shared.schemas import jobs as schemas
@@ -63,6 +66,8 @@ class JobSubmit(Resource):
                 idempotency_key=key,
                 fingerprint=fingerprint(body) if key is not None else None,
             )
+            if created:  # a replay of an earlier submit changes nothing
+                self.audit(conn, req, audit.job_created(view.job), at=now)
         serialize.respond(
             resp, serialize.job(view), falcon.HTTP_201 if created else falcon.HTTP_200
         )
@@ -86,6 +91,7 @@ class JobBatch(Resource):
         ]
         with self.transaction(req) as conn:
             views = lifecycle.submit_batch(conn, specs, owner_id=me.id, now=now)
+            self.audit(conn, req, *(audit.job_created(view.job) for view in views), at=now)
         batch = schemas.JobBatch.model_construct(items=[serialize.job(view) for view in views])
         serialize.respond(resp, batch, falcon.HTTP_201)
 
@@ -113,27 +119,37 @@ class JobItem(Resource):
     """One job and the actions on it. Each action is one transaction over the job and
     its runs (see :mod:`shared.lifecycle`)."""
 
-    def _respond(self, conn: Connection, resp: falcon.Response, job_id: uuid.UUID) -> None:
-        serialize.respond(resp, serialize.job(lifecycle.view(conn, job_id)))
-
     def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID) -> None:
         with self.transaction(req) as conn:
-            self._respond(conn, resp, job_id)
+            view = lifecycle.view(conn, job_id)
+        serialize.respond(resp, serialize.job(view))
+
+    def _change_status(
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        job_id: uuid.UUID,
+        change: Callable[[Connection, uuid.UUID, datetime], Row | None],
+        action: audit.Action,
+    ) -> None:
+        """Cancel, pause or resume, and audit it unless it was a no-op."""
+        now = self.clock.now()
+        with self.transaction(req) as conn:
+            before = change(conn, job_id, now)
+            view = lifecycle.view(conn, job_id)
+            if before is not None:
+                to = view.job["status"]
+                self.audit(conn, req, audit.job_status_changed(action, before, to), at=now)
+        serialize.respond(resp, serialize.job(view))
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID) -> None:
-        with self.transaction(req) as conn:
-            lifecycle.cancel(conn, job_id, self.clock.now())
-            self._respond(conn, resp, job_id)
+        self._change_status(req, resp, job_id, lifecycle.cancel, audit.Action.JOB_CANCEL)
 
     def on_post_pause(self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID) -> None:
-        with self.transaction(req) as conn:
-            lifecycle.pause(conn, job_id, self.clock.now())
-            self._respond(conn, resp, job_id)
+        self._change_status(req, resp, job_id, lifecycle.pause, audit.Action.JOB_PAUSE)
 
     def on_post_resume(self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID) -> None:
-        with self.transaction(req) as conn:
-            lifecycle.resume(conn, job_id, self.clock.now())
-            self._respond(conn, resp, job_id)
+        self._change_status(req, resp, job_id, lifecycle.resume, audit.Action.JOB_RESUME)
 
     def on_put_reschedule(
         self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID
@@ -146,14 +162,18 @@ class JobItem(Resource):
             raise NotFound("job_id: no such job")
         schedule, first_due = parse_schedule(lifecycle.reschedule_body(job, body), now, prefix="")
         with self.transaction(req) as conn:
-            lifecycle.reschedule(conn, job_id, schedule, first_due, now)
-            self._respond(conn, resp, job_id)
+            before = lifecycle.reschedule(conn, job_id, schedule, first_due, now)
+            view = lifecycle.view(conn, job_id)
+            self.audit(conn, req, audit.job_rescheduled(before, view.job), at=now)
+        serialize.respond(resp, serialize.job(view))
 
     def on_post_trigger(
         self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID
     ) -> None:
+        now = self.clock.now()
         with self.transaction(req) as conn:
-            run = lifecycle.trigger(conn, job_id, self.clock.now())
+            run = lifecycle.trigger(conn, job_id, now)
+            self.audit(conn, req, audit.job_triggered(job_id, run), at=now)
         serialize.respond(resp, serialize.run(run), falcon.HTTP_202)
 
     def on_get_runs(self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import falcon
 
 from api import serialize
 from api.resources.base import Resource, current_user
+from shared.audit import Action, Change, ObjectType
 from shared.errors import Forbidden, NotFound
 from shared.repository import Row
 from shared.repository import queues as queue_repo
@@ -73,6 +75,24 @@ class QueueItem(QueueResource):
     ) -> None:
         now = self.clock.now()
         with self.transaction(req) as conn:
-            queue_repo.update_queue(conn, name, now, **changes)
+            updated = queue_repo.update_queue(conn, name, now, **changes)
+            change = queue_changed(updated)
+            if change is not None:
+                self.audit(conn, req, change, at=now)
             row = queue_repo.list_queues(conn, [name], now, None)[0]
         serialize.respond(resp, queue(row))
+
+
+def queue_changed(updated: Mapping[str, Any]) -> Change | None:
+    """The audit event of a queue change, with each control's old and new value; None
+    when nothing changed (pausing a paused queue). A queue with no row yet was unpaused
+    and unlimited."""
+    was_paused = bool(updated["was_paused"])
+    details: dict[str, Any] = {}
+    if updated["paused"] != was_paused:
+        details["paused"] = {"from": was_paused, "to": updated["paused"]}
+    if updated["concurrency"] != updated["had_concurrency"]:
+        details["concurrency"] = {"from": updated["had_concurrency"], "to": updated["concurrency"]}
+    if not details:
+        return None
+    return Change(Action.QUEUE_UPDATE, ObjectType.QUEUE, updated["name"], details)

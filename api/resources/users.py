@@ -17,7 +17,7 @@ from api.auth import (
 )
 from api.resources.base import Resource, current_user
 from api.throttle import LoginThrottle, SignupThrottle
-from shared import accounts
+from shared import accounts, audit
 from shared.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationError
 from shared.repository import users as user_repo
 from shared.schemas.users import Credentials, TokenResponse, UserCreated, UserUpdate
@@ -43,8 +43,7 @@ class UserCreate(Resource):
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         now = self.clock.now()
         self.throttle.before_signup(req.remote_addr or "unknown", now)
-        if not self.settings.open_registration:
-            self._require_admin(req)
+        admin_id = None if self.settings.open_registration else self._require_admin(req)
         body: UserCreateBody = parse_body(UserCreateBody, self.body(req))
         with self.engine.connect() as conn:
             if user_repo.find_user_by_username(conn, body.username) is not None:
@@ -59,11 +58,15 @@ class UserCreate(Resource):
                 role=Role.USER,
                 now=now,
             )
+            # Who made it: the admin, while registration is closed; else the new user.
+            actor_id = admin_id or user["id"]
+            self.audit(conn, req, audit.user_created(user, "signup"), at=now, actor_id=actor_id)
         token = issue_token(self.settings, user["id"], user["role"], now, user["token_version"])
         created = UserCreated.model_construct(user=serialize.user(user), token=token)
         serialize.respond(resp, created, falcon.HTTP_201)
 
-    def _require_admin(self, req: falcon.Request) -> None:
+    def _require_admin(self, req: falcon.Request) -> uuid.UUID:
+        """The id of the admin whose token the request carries."""
         scheme, _, token = (req.get_header("Authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("Authorization: registration is closed; an admin token is required")
@@ -72,6 +75,8 @@ class UserCreate(Resource):
             user = authenticated(conn, claims)
         if user["role"] != Role.ADMIN:
             raise Forbidden("registration is closed: only an admin may create users")
+        admin_id: uuid.UUID = user["id"]
+        return admin_id
 
 
 class Token(Resource):
@@ -140,12 +145,17 @@ class UserItem(Resource):
         changes: dict[str, Any] = {name: getattr(body, name) for name in given - {"password"}}
         if body.password is not None:
             changes["password_hash"] = hash_password(body.password)
+        now = self.clock.now()
         with self.transaction(req) as conn:
             if changes.get("role", Role.ADMIN) != Role.ADMIN:
-                accounts.guard_last_admin(conn, user_id)
-            user = user_repo.update_user(conn, user_id, changes, self.clock.now())
-        if user is None:
-            raise NotFound("user_id: no such user")
+                accounts.guard_last_admin(conn, user_id)  # first: it locks the admins
+            before = user_repo.get_user(conn, user_id, lock=True)
+            user = None if before is None else user_repo.update_user(conn, user_id, changes, now)
+            if before is None or user is None:
+                raise NotFound("user_id: no such user")
+            change = audit.user_updated(before, changes)
+            if change is not None:
+                self.audit(conn, req, change, at=now)
         serialize.respond(resp, serialize.user(user))
 
     def _check_current_password(
@@ -172,11 +182,11 @@ class UserItem(Resource):
         (:mod:`shared.accounts`). A worker running one of the runs sees the cancel
         request, or the run vanish, at its next heartbeat and interrupts the handler."""
         self._visible(req, user_id)
+        now = self.clock.now()
         with self.transaction(req) as conn:
             target = user_repo.get_user(conn, user_id)
-            if target is None or not accounts.delete_account(
-                conn, user_id, target["role"], self.clock.now()
-            ):
+            if target is None or not accounts.delete_account(conn, user_id, target["role"], now):
                 raise NotFound("user_id: no such user")
+            self.audit(conn, req, audit.user_deleted(target), at=now)
         accounts.purge_deleted_accounts(self.engine, self.settings.account_purge_seconds)
         resp.status = falcon.HTTP_204

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping
+from sqlalchemy import Connection, RowMapping, text
 
 from shared.text import UNSTORABLE
 
@@ -36,3 +39,25 @@ def storable(value: Any) -> Any:
     if isinstance(value, list):
         return [storable(item) for item in value]
     return value
+
+
+def newest_first(
+    conn: Connection,
+    select: str,
+    clauses: Sequence[str],
+    params: dict[str, Any],
+    *,
+    time_column: str,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+) -> list[Row]:
+    """``select`` (``SELECT ... FROM ...``) where every clause holds, newest first,
+    keyset-paged on (``time_column``, id): a page starts after the position ``after``."""
+    where = list(clauses)
+    params = {**params, "limit": limit}
+    if after is not None:
+        where.append(f"({time_column}, id) < (:after_time, :after_id)")
+        params["after_time"], params["after_id"] = after
+    condition = f" WHERE {' AND '.join(where)}" if where else ""
+    statement = f"{select}{condition} ORDER BY {time_column} DESC, id DESC LIMIT :limit"
+    return list(conn.execute(text(statement), params).mappings())

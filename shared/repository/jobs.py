@@ -11,7 +11,7 @@ from sqlalchemy import Connection, text
 
 from shared.jobs import JobSpec
 from shared.recurrence import Schedule
-from shared.repository import Row, as_json
+from shared.repository import Row, as_json, newest_first
 from shared.repository.runs import NOTIFY_CHANNEL
 
 JOB_COLUMNS = (
@@ -182,7 +182,7 @@ def list_jobs(
 ) -> list[Row]:
     """Newest first, keyset-paged on (created_at, id)."""
     clauses = []
-    params: dict[str, Any] = {"limit": limit}
+    params: dict[str, Any] = {}
     if owner_id is not None:
         clauses.append("owner_id = :owner")
         params["owner"] = owner_id
@@ -190,18 +190,14 @@ def list_jobs(
         if column in filters:
             clauses.append(f"{column} = :{column}")
             params[column] = filters[column]
-    if after is not None:
-        clauses.append("(created_at, id) < (:after_time, :after_id)")
-        params["after_time"], params["after_id"] = after
-    where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
-    return list(
-        conn.execute(
-            text(
-                f"SELECT {JOB_COLUMNS} FROM jobs {where}"
-                "ORDER BY created_at DESC, id DESC LIMIT :limit"
-            ),
-            params,
-        ).mappings()
+    return newest_first(
+        conn,
+        f"SELECT {JOB_COLUMNS} FROM jobs",
+        clauses,
+        params,
+        time_column="created_at",
+        limit=limit,
+        after=after,
     )
 
 

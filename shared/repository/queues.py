@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, text
 
@@ -44,28 +45,24 @@ def list_queues(
     return list(conn.execute(LIST_QUEUES, params).mappings())
 
 
+LOCK_QUEUE = text("SELECT paused, concurrency FROM queues WHERE name = :name FOR UPDATE")
+
 UPDATE_QUEUE = text(
     """
-    WITH old AS (SELECT paused, concurrency FROM queues WHERE name = :name FOR UPDATE),
-    changed AS (
-        INSERT INTO queues AS q (name, paused, concurrency, updated_at)
-        VALUES (:name, coalesce(CAST(:paused AS boolean), false),
-                CASE WHEN :set_concurrency THEN CAST(:concurrency AS integer) END, :now)
-        ON CONFLICT (name) DO UPDATE SET
-            paused = coalesce(CAST(:paused AS boolean), q.paused),
-            concurrency = CASE WHEN :set_concurrency THEN CAST(:concurrency AS integer)
-                               ELSE q.concurrency END,
-            updated_at = :now
-        RETURNING q.name, q.paused, q.concurrency
-    )
-    SELECT changed.name, changed.paused, changed.concurrency,
-        old.paused AS was_paused, old.concurrency AS had_concurrency,
+    INSERT INTO queues AS q (name, paused, concurrency, updated_at)
+    VALUES (:name, coalesce(CAST(:paused AS boolean), false),
+            CASE WHEN :set_concurrency THEN CAST(:concurrency AS integer) END, :now)
+    ON CONFLICT (name) DO UPDATE SET
+        paused = coalesce(CAST(:paused AS boolean), q.paused),
+        concurrency = CASE WHEN :set_concurrency THEN CAST(:concurrency AS integer)
+                           ELSE q.concurrency END,
+        updated_at = :now
+    RETURNING q.name, q.paused, q.concurrency,
         -- Resumed, or given more room: wake the schedulers at commit.
-        CASE WHEN NOT changed.paused AND (coalesce(old.paused, false)
-                  OR (old.concurrency IS NOT NULL AND (changed.concurrency IS NULL
-                      OR changed.concurrency > old.concurrency)))
-             THEN pg_notify(:channel, changed.name) END AS woke
-    FROM changed LEFT JOIN old ON true
+        CASE WHEN NOT q.paused AND (CAST(:was_paused AS boolean)
+                  OR (CAST(:had_concurrency AS integer) IS NOT NULL AND (q.concurrency IS NULL
+                      OR q.concurrency > CAST(:had_concurrency AS integer))))
+             THEN pg_notify(:channel, q.name) END AS woke
     """
 )
 
@@ -78,16 +75,22 @@ def update_queue(
     paused: bool | None = None,
     concurrency: int | None = None,
     set_concurrency: bool = False,
-) -> Row:
-    """Change a queue's controls (creating its row if need be); the answer also has the
-    old values, for the audit record."""
+) -> dict[str, Any]:
+    """Change a queue's controls (creating its row if need be). The answer also has the
+    old values (``was_paused``, ``had_concurrency``; a queue with no row was unpaused and
+    unlimited), read under the row's lock, for the audit record."""
+    old = conn.execute(LOCK_QUEUE, {"name": name}).mappings().first()
+    was_paused = bool(old["paused"]) if old is not None else False
+    had_concurrency = old["concurrency"] if old is not None else None
     params = {
         "name": name,
         "paused": paused,
         "concurrency": concurrency,
         "set_concurrency": set_concurrency,
+        "was_paused": was_paused,
+        "had_concurrency": had_concurrency,
         "now": now,
         "channel": NOTIFY_CHANNEL,
     }
     row = conn.execute(UPDATE_QUEUE, params).mappings().one()
-    return row
+    return {**row, "was_paused": was_paused, "had_concurrency": had_concurrency}

@@ -60,11 +60,15 @@ def insert_user(
 
 
 GET_USER = text(f"SELECT {USER_COLUMNS} FROM users WHERE id = :id AND {LIVE}")
+GET_USER_LOCKED = text(f"SELECT {USER_COLUMNS} FROM users WHERE id = :id AND {LIVE} FOR UPDATE")
 
 
-def get_user(conn: Connection, user_id: uuid.UUID) -> Row | None:
-    """Every authenticated request asks this, so the statement is built once."""
-    return conn.execute(GET_USER, {"id": user_id}).mappings().first()
+def get_user(conn: Connection, user_id: uuid.UUID, *, lock: bool = False) -> Row | None:
+    """Every authenticated request asks this, so the statement is built once. With
+    ``lock``, the row stays as read until the transaction ends (for an update that
+    records what it changed)."""
+    statement = GET_USER_LOCKED if lock else GET_USER
+    return conn.execute(statement, {"id": user_id}).mappings().first()
 
 
 def find_user_by_username(conn: Connection, username: str) -> Row | None:

@@ -1,4 +1,4 @@
-"""Query strings: paging, the job filters and ``/upcoming``'s count.
+"""Query strings: paging, the job and audit filters and ``/upcoming``'s count.
 
 Unknown query parameters are ignored, as most HTTP APIs do; known ones are checked with
 the same rules as body fields, except that numbers arrive as text.
@@ -6,10 +6,13 @@ the same rules as body fields, except that numbers arrive as text.
 
 from __future__ import annotations
 
+import re
+import uuid
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.audit import Action
 from shared.schemas.fields import Rule, choice, invalid, text
 from shared.states import JobStatus
 
@@ -26,6 +29,20 @@ def query_integer(low: int, high: int) -> Rule:
         return number
 
     return Rule(check, {"type": "integer", "minimum": low, "maximum": high}, nullable=False)
+
+
+UUID_TEXT = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", re.IGNORECASE)
+
+
+def query_uuid() -> Rule:
+    """A UUID in its usual written form (``8-4-4-4-12`` hex digits), or absent."""
+
+    def check(value: Any) -> uuid.UUID:
+        if not isinstance(value, str) or not UUID_TEXT.fullmatch(value):
+            raise invalid("expected a UUID")
+        return uuid.UUID(value)
+
+    return Rule(check, {"type": "string", "format": "uuid"}, nullable=True)
 
 
 class Query(BaseModel):
@@ -77,3 +94,20 @@ class JobFilters(PageQuery):
 
 class UpcomingQuery(Query):
     count: Annotated[int, query_integer(1, 100)] = Field(10, description="How many occurrences.")
+
+
+class AuditFilters(PageQuery):
+    actor: Annotated[uuid.UUID | None, query_uuid()] = Field(
+        None, description="Only changes made by this user (an id); a malformed id gets `400`."
+    )
+    object_id: Annotated[str | None, FILTER] = Field(
+        None, description="Only changes to this object: a job's or user's id, a queue's name."
+    )
+    action: Annotated[str | None, choice(Action)] = Field(
+        None, description="Only changes of this kind; any other value gets `400`."
+    )
+
+    def filters(self) -> dict[str, Any]:
+        """The filters given, by column."""
+        given = {"actor_id": self.actor, "object_id": self.object_id, "action": self.action}
+        return {column: value for column, value in given.items() if value is not None}

@@ -30,6 +30,7 @@ ROUTES = [
     ("GET", "/users/{id}"),
     ("PUT", "/users/{id}/update"),
     ("DELETE", "/users/{id}/delete"),
+    ("GET", "/audit"),
 ]
 
 

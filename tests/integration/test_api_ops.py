@@ -22,6 +22,7 @@ ROUTES = {
     "/jobs/{job_id}/trigger": {"post"},
     "/jobs/{job_id}/upcoming": {"get"},
     "/jobs/batch": {"post"},
+    "/audit": {"get"},
     "/health": {"get"},
     "/ready": {"get"},
     "/metrics": {"get"},

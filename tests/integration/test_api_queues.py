@@ -112,3 +112,53 @@ def test_a_bad_patch_is_400_naming_the_field(client, admin, restored, body, fiel
     result = patch(client, admin, body)
     assert_error(result, 400, field)
     assert client.simulate_get(f"/queues/{QUEUE}", headers=admin.headers).json["paused"] is False
+
+
+def queue_events(engine: Engine, request: str) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT * FROM audit_events WHERE request_id = :r"), {"r": request}
+        ).mappings()
+        return [dict(row) for row in rows]
+
+
+def test_each_queue_change_writes_one_audit_event_and_a_no_op_none(
+    client, engine, admin, user, restored
+):
+    steps: list[tuple[str, str, Any, dict[str, Any] | None]] = [
+        ("POST", "pause", None, {"paused": {"from": False, "to": True}}),
+        ("POST", "pause", None, None),  # already paused: nothing changed
+        ("PATCH", "", {"concurrency": 5}, {"concurrency": {"from": None, "to": 5}}),
+        ("PATCH", "", {"concurrency": 5, "paused": True}, None),
+        (
+            "PATCH",
+            "",
+            {"concurrency": None, "paused": False},
+            {"paused": {"from": True, "to": False}, "concurrency": {"from": 5, "to": None}},
+        ),
+    ]
+    for number, (method, action, body, details) in enumerate(steps):
+        request = f"queue-audit-{number}-{admin.id}"
+        path = f"/queues/{QUEUE}/{action}" if action else f"/queues/{QUEUE}"
+        headers = {**admin.headers, "X-Request-Id": request}
+        result = client.simulate_request(method, path, json=body, headers=headers)
+        assert result.status_code == 200, result.text
+        found = queue_events(engine, request)
+        if details is None:
+            assert found == [], (method, action, body)
+            continue
+        assert len(found) == 1, found
+        event = found[0]
+        assert (str(event["actor_id"]), event["action"], event["object_type"]) == (
+            admin.id,
+            "queue.update",
+            "queue",
+        )
+        assert (event["object_id"], event["details"]) == (QUEUE, details)
+
+    refused = {**user.headers, "X-Request-Id": f"queue-audit-refused-{user.id}"}
+    client.simulate_post(f"/queues/{QUEUE}/pause", headers=refused)
+    assert queue_events(engine, refused["X-Request-Id"]) == []
+    listed = client.simulate_get("/audit", params={"object_id": QUEUE}, headers=admin.headers)
+    assert listed.status_code == 200, listed.text
+    assert {item["action"] for item in listed.json["items"]} == {"queue.update"}

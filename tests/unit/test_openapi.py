@@ -35,6 +35,7 @@ ROUTES = [
     ("patch", "/queues/{name}", True),
     ("post", "/queues/{name}/pause", True),
     ("post", "/queues/{name}/resume", True),
+    ("get", "/audit", True),
     ("get", "/health", False),
     ("get", "/ready", False),
     ("get", "/metrics", False),
@@ -76,6 +77,7 @@ STATUSES = {
     ("patch", "/queues/{name}"): {"200", "400", "401", "403", "404", "413", "415", "503"},
     ("post", "/queues/{name}/pause"): {"200", "401", "403", "404", "503"},
     ("post", "/queues/{name}/resume"): {"200", "401", "403", "404", "503"},
+    ("get", "/audit"): {"200", "400", "401", "403", "503"},
     ("get", "/health"): {"200"},
     ("get", "/ready"): {"200", "503"},
     ("get", "/metrics"): {"200"},
@@ -99,9 +101,21 @@ COMPONENTS = [
     "UserUpdate",
     "Credentials",
     "RescheduleBody",
+    "AuditPage",
+    "AuditEvent",
 ]
 REQUEST_BODIES = ["SubmitBody", "BatchBody", "UserCreate", "UserUpdate", "Credentials"]
-RESPONSE_BODIES = ["User", "Job", "Run", "Schedule", "JobPage", "RunPage", "Upcoming", "Error"]
+RESPONSE_BODIES = [
+    "User",
+    "Job",
+    "Run",
+    "Schedule",
+    "JobPage",
+    "RunPage",
+    "Upcoming",
+    "Error",
+    "AuditPage",
+]
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
 

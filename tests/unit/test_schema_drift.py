@@ -173,7 +173,8 @@ def test_strings_the_documented_pattern_admits_are_accepted(
 
 
 @pytest.mark.parametrize(
-    "model_type", [queries.JobFilters, queries.PageQuery, queries.UpcomingQuery]
+    "model_type",
+    [queries.JobFilters, queries.PageQuery, queries.UpcomingQuery, queries.AuditFilters],
 )
 def test_query_parameters_agree_with_their_models(model_type: Any) -> None:
     documented = {

@@ -58,6 +58,8 @@ def test_default_timings() -> None:
     assert settings.lease_seconds == 30.0
     assert settings.run_retention_days == 30
     assert isinstance(settings.run_retention_days, int)
+    assert settings.audit_retention_days == 90
+    assert isinstance(settings.audit_retention_days, int)
 
 
 def test_load_settings_with_a_mapping_ignores_the_process_environment(
@@ -91,6 +93,7 @@ def test_every_variable_is_read() -> None:
             "CHRONOS_HEARTBEAT_SECONDS": "2",
             "CHRONOS_LEASE_SECONDS": "12.5",
             "CHRONOS_RUN_RETENTION_DAYS": "7",
+            "CHRONOS_AUDIT_RETENTION_DAYS": "365",
             "CHRONOS_TOKEN_TTL_SECONDS": "600",
             "CHRONOS_MAX_BODY_BYTES": "2048",
             "CHRONOS_HTTP_ALLOWED_PORTS": "443, 8443",
@@ -116,6 +119,7 @@ def test_every_variable_is_read() -> None:
         heartbeat_seconds=2.0,
         lease_seconds=12.5,
         run_retention_days=7,
+        audit_retention_days=365,
         max_body_bytes=2048,
         http_allowed_ports=frozenset({443, 8443}),
         smtp_from="jobs@operator.example",
@@ -323,6 +327,9 @@ def test_empty_env_means_development() -> None:
         ("CHRONOS_LEASE_SECONDS", "30 seconds"),
         ("CHRONOS_RUN_RETENTION_DAYS", "0"),
         ("CHRONOS_RUN_RETENTION_DAYS", "a month"),
+        ("CHRONOS_AUDIT_RETENTION_DAYS", "0"),
+        ("CHRONOS_AUDIT_RETENTION_DAYS", "-90"),
+        ("CHRONOS_AUDIT_RETENTION_DAYS", "90d"),
         ("CHRONOS_TOKEN_TTL_SECONDS", "59"),
         ("CHRONOS_TOKEN_TTL_SECONDS", "1h"),
         ("CHRONOS_MAX_BODY_BYTES", "1023"),
@@ -342,6 +349,7 @@ def test_bad_numbers_name_the_variable(variable: str, value: str) -> None:
         ("CHRONOS_HEARTBEAT_SECONDS", "0.1", "heartbeat_seconds", 0.1),
         ("CHRONOS_LEASE_SECONDS", "1", "lease_seconds", 1.0),
         ("CHRONOS_RUN_RETENTION_DAYS", "1", "run_retention_days", 1),
+        ("CHRONOS_AUDIT_RETENTION_DAYS", "1", "audit_retention_days", 1),
         ("CHRONOS_TOKEN_TTL_SECONDS", "60", "token_ttl_seconds", 60),
         ("CHRONOS_MAX_BODY_BYTES", "1024", "max_body_bytes", 1024),
         ("CHRONOS_POLL_INTERVAL_SECONDS", "", "poll_interval_seconds", 1.0),
@@ -360,6 +368,7 @@ def test_numbers_at_their_minimum_are_accepted(
         ("CHRONOS_LEASE_SECONDS", "nan"),
         ("CHRONOS_RUN_RETENTION_DAYS", "nan"),
         ("CHRONOS_RUN_RETENTION_DAYS", "inf"),
+        ("CHRONOS_AUDIT_RETENTION_DAYS", "nan"),
         ("CHRONOS_TOKEN_TTL_SECONDS", "inf"),
         ("CHRONOS_MAX_BODY_BYTES", "1e400"),
     ],
