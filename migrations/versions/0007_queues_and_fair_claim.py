@@ -12,8 +12,9 @@
   the runs it will claim. ``ix_runs_queued`` and ``ix_runs_running`` lead with the queue,
   so a queue's queued and running runs are counted from them.
 
-Upgrading copies the two columns into every existing run in one UPDATE: on a large
-``runs`` table, run it in a quiet hour (it rewrites each row once).
+Upgrading copies the two columns into every existing run in batches of 10,000 and
+builds the indexes CONCURRENTLY, so dispatch goes on meanwhile; on a large ``runs``
+table it still rewrites every row once, so prefer a quiet hour.
 
 Revision ID: 0007
 Revises: 0006
@@ -29,6 +30,10 @@ revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+
+BACKFILL_BATCH = 10_000
+PENDING = sa.text("state = 'pending' AND due_at IS NOT NULL")
 
 
 def upgrade() -> None:
@@ -48,10 +53,6 @@ def upgrade() -> None:
     )
     op.add_column("runs", sa.Column("queue", sa.Text(), nullable=True))
     op.add_column("runs", sa.Column("owner_id", postgresql.UUID(), nullable=True))
-    op.execute(
-        "UPDATE runs SET queue = jobs.queue, owner_id = jobs.owner_id "
-        "FROM jobs WHERE jobs.id = runs.job_id"
-    )
     # Chronos writes both columns itself; this fills them for any other writer (a script,
     # an older process during a rolling upgrade). Its WHEN is checked without calling the
     # function, so Chronos's own inserts pay nothing for it.
@@ -69,29 +70,52 @@ def upgrade() -> None:
         "WHEN (NEW.queue IS NULL OR NEW.owner_id IS NULL) "
         "EXECUTE FUNCTION runs_copy_job_columns()"
     )
-    op.alter_column("runs", "queue", nullable=False)
-    op.alter_column("runs", "owner_id", nullable=False)
-    op.create_index(
-        "ix_runs_fair_due",
-        "runs",
-        ["queue", "owner_id", "priority", "due_at"],
-        postgresql_where=sa.text("state = 'pending' AND due_at IS NOT NULL"),
-    )
-    op.drop_index("ix_runs_due", table_name="runs")
-    op.drop_index("ix_runs_queued", table_name="runs")
-    op.create_index(
-        "ix_runs_queued",
-        "runs",
-        ["queue", "published_at"],
-        postgresql_where=sa.text("state = 'queued'"),
-    )
-    op.drop_index("ix_runs_running", table_name="runs")
-    op.create_index(
-        "ix_runs_running",
-        "runs",
-        ["queue", "started_at"],
-        postgresql_where=sa.text("state = 'running'"),
-    )
+    # The rest runs outside one long transaction, so a busy installation keeps
+    # dispatching: the existing runs are filled in short batches, NOT NULL is proved by a
+    # constraint validated without blocking writes, and the indexes are built
+    # CONCURRENTLY.
+    with op.get_context().autocommit_block():
+        conn = op.get_bind()
+        while conn.execute(
+            sa.text(
+                "UPDATE runs SET queue = jobs.queue, owner_id = jobs.owner_id FROM jobs "
+                "WHERE jobs.id = runs.job_id AND runs.id IN ("
+                "  SELECT id FROM runs WHERE queue IS NULL OR owner_id IS NULL LIMIT :n)"
+            ),
+            {"n": BACKFILL_BATCH},
+        ).rowcount:
+            pass
+        op.execute(
+            "ALTER TABLE runs ADD CONSTRAINT runs_filled "
+            "CHECK (queue IS NOT NULL AND owner_id IS NOT NULL) NOT VALID"
+        )
+        op.execute("ALTER TABLE runs VALIDATE CONSTRAINT runs_filled")
+        # With the valid constraint, SET NOT NULL skips its scan of the table.
+        op.alter_column("runs", "queue", nullable=False)
+        op.alter_column("runs", "owner_id", nullable=False)
+        op.execute("ALTER TABLE runs DROP CONSTRAINT runs_filled")
+        op.create_index(
+            "ix_runs_fair_due",
+            "runs",
+            ["queue", "owner_id", "priority", "due_at"],
+            postgresql_where=PENDING,
+            postgresql_concurrently=True,
+        )
+        for name, columns, state in (
+            ("ix_runs_queued", ["queue", "published_at"], "queued"),
+            ("ix_runs_running", ["queue", "started_at"], "running"),
+        ):
+            # Built under a new name first, so the scans are never without an index.
+            op.create_index(
+                f"{name}_new",
+                "runs",
+                columns,
+                postgresql_where=sa.text(f"state = '{state}'"),
+                postgresql_concurrently=True,
+            )
+            op.drop_index(name, table_name="runs", postgresql_concurrently=True)
+            op.execute(f"ALTER INDEX {name}_new RENAME TO {name}")
+        op.drop_index("ix_runs_due", table_name="runs", postgresql_concurrently=True)
 
 
 def downgrade() -> None:

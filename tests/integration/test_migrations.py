@@ -153,3 +153,43 @@ def test_0006_folds_the_existing_usernames(empty_database: str) -> None:
         assert tuple(row) == ("Mixed.Case", "mixed.case", 0)
     finally:
         engine.dispose()
+
+
+def test_0007_gives_existing_runs_their_jobs_queue_and_owner(empty_database: str) -> None:
+    """Runs from before 0007 are filled in (in batches), so the fair claim finds them;
+    a writer that still leaves the columns out gets them from the job."""
+    config = alembic_config(empty_database)
+    command.upgrade(config, "0006")
+    engine = create_engine(empty_database)
+    user_id, job_id = uuid.uuid4(), uuid.uuid4()
+    insert_run = text(
+        "INSERT INTO runs (id, job_id, attempt, origin, priority, scheduled_for, due_at, "
+        "state, created_at) VALUES (:id, :job, 1, 'schedule', 0, now(), now(), 'pending', now())"
+    )
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO users (id, username, username_folded, password_hash, role, "
+                    "created_at, updated_at) VALUES (:id, 'u', 'u', 'h', 'user', now(), now())"
+                ),
+                {"id": user_id},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO jobs (id, owner_id, name, type, payload, queue, priority, "
+                    "run_at, timezone, status, max_attempts, retry_backoff_seconds, "
+                    "timeout_seconds, misfire_policy, overlap_policy, created_at, updated_at) "
+                    "VALUES (:id, :owner, 'n', 'noop', '{}', 'reports', 0, now(), 'UTC', "
+                    "'scheduled', 1, 30, 60, 'run_once', 'forbid', now(), now())"
+                ),
+                {"id": job_id, "owner": user_id},
+            )
+            conn.execute(insert_run, {"id": uuid.uuid4(), "job": job_id})
+        command.upgrade(config, "head")
+        with engine.begin() as conn:
+            conn.execute(insert_run, {"id": uuid.uuid4(), "job": job_id})
+            rows = conn.execute(text("SELECT queue, owner_id FROM runs")).all()
+        assert [tuple(row) for row in rows] == [("reports", user_id)] * 2
+    finally:
+        engine.dispose()
