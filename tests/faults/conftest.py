@@ -101,6 +101,9 @@ def faults_env(faults_database_url: str, queue_prefix: str) -> dict[str, str]:
             "CHRONOS_API_WORKERS": "2",
             "CHRONOS_LOGIN_ATTEMPTS_PER_MINUTE": "100000",
             "CHRONOS_SIGNUPS_PER_MINUTE": "100000",
+            # "limited" and "paused" are for the queue-control fault tests; the base
+            # worker consumes only "default".
+            "CHRONOS_QUEUES": "default,limited,paused",
             # Misbehaving job types, for the poison-job tests.
             "CHRONOS_JOB_MODULES": "tests.faults.poison_jobs",
         }
