@@ -53,9 +53,12 @@ MAINTENANCE_TICK = 1.0
 # Due runs that a pass could not claim are held by another transaction (another
 # scheduler, a user's cancel): don't spin on them.
 MIN_IDLE_PAUSE = 0.02
-# Runs due in a queue at its concurrency limit or backlog bound: look again this soon,
-# in case no NOTIFY says that a slot was freed (a run started, or one was cancelled).
+# Runs due in a queue at its backlog bound: look again this soon, as workers start runs
+# and so make room without a NOTIFY.
 FULL_QUEUE_POLL = 0.02
+# Runs due in a queue at its concurrency limit: a finished run's NOTIFY usually wakes the
+# scheduler first; this covers a slot freed otherwise (a queued run cancelled, a lost one).
+LIMITED_QUEUE_POLL = 0.25
 # Batches sent but not yet marked published before the claiming waits.
 MARKS_IN_FLIGHT = 2
 
@@ -240,9 +243,9 @@ class Scheduler:
     def seconds_until_next_due(self) -> float:
         """From what the pass's last claim found (it claimed nothing, or the pass would
         have gone on): due runs it could not lock are retried soon; runs waiting for room
-        in a full queue, at the latest after FULL_QUEUE_POLL (a worker's NOTIFY usually
-        comes first); else the next due time. A paused queue's runs wake nobody: resuming
-        it sends a NOTIFY."""
+        in a full queue, after FULL_QUEUE_POLL or LIMITED_QUEUE_POLL (or a worker's
+        NOTIFY); else the next due time. A paused queue's runs wake nobody: resuming it
+        sends a NOTIFY."""
         poll = self.settings.poll_interval_seconds
         plan = self.dispatcher.plan
         if self.broker_down:
@@ -252,8 +255,10 @@ class Scheduler:
         pause = poll
         if plan.next_due is not None:
             pause = min(pause, max(0.0, (plan.next_due - self.clock.now()).total_seconds()))
-        if plan.full:
+        if plan.backlogged:
             pause = min(pause, FULL_QUEUE_POLL)
+        elif plan.full:
+            pause = min(pause, LIMITED_QUEUE_POLL)
         return pause
 
     def maintain(self) -> None:

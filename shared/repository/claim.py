@@ -88,17 +88,20 @@ DUE_GROUPS = text(
                  WHEN NOT q.name = ANY(CAST(:held AS text[])) THEN 0
                  ELSE q.concurrency - coalesce(b.busy, 0) END,
             CASE WHEN :backlog > 0 THEN :backlog - coalesce(b.waiting, 0) ELSE :limit END
-        )) AS slots
+        )) AS slots,
+        CASE WHEN :backlog > 0 THEN :backlog - coalesce(b.waiting, 0) ELSE :limit END
+            AS backlog_room
         FROM (SELECT DISTINCT queue FROM live) AS d
         LEFT JOIN queues AS q ON q.name = d.queue
         LEFT JOIN busy AS b ON b.queue = d.queue
     )
-    SELECT live.queue, live.owner_id, live.priority, live.due_at AS first_due, budget.slots
+    SELECT live.queue, live.owner_id, live.priority, live.due_at AS first_due, budget.slots,
+        budget.backlog_room
     FROM live JOIN budget ON budget.queue = live.queue
     WHERE live.due_at <= :now
     UNION ALL
     -- Not due yet: only the earliest of each queue, for the scheduler's sleep.
-    SELECT live.queue, NULL, NULL, min(live.due_at), min(budget.slots)
+    SELECT live.queue, NULL, NULL, min(live.due_at), min(budget.slots), NULL
     FROM live JOIN budget ON budget.queue = live.queue
     WHERE live.due_at > :now GROUP BY live.queue
     """
@@ -119,13 +122,16 @@ class Group:
 class DuePlan:
     """What :func:`due_groups` found: the due groups, each queue's budget, the earliest
     due time still to come in a queue that has room, and whether a queue with due runs
-    has less room than a whole batch (its concurrency limit or its backlog bound), so
-    that the scheduler looks again as slots free rather than spinning on it."""
+    has less room than a whole batch, so that the scheduler looks again as slots free
+    rather than spinning on it: ``full`` for any reason, ``backlogged`` when the
+    backlog bound is what limits it (workers starting runs free that room, and they send
+    no NOTIFY for it; a finished run of a limited queue does)."""
 
     groups: list[Group] = field(default_factory=list)
     slots: dict[str, int] = field(default_factory=dict)
     next_due: datetime | None = None
     full: bool = False
+    backlogged: bool = False
 
     def quotas(self) -> list[int]:
         """Each due group's share of its queue's budget: the budget split evenly between
@@ -161,6 +167,8 @@ def due_groups(
         plan.groups.append(Group(row["queue"], row["owner_id"], row["priority"], row["first_due"]))
         if slots < limit:
             plan.full = True
+            if row["backlog_room"] <= slots:
+                plan.backlogged = True
     return plan
 
 

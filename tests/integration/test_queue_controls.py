@@ -13,12 +13,15 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import Engine, text
 
+from scheduler.wakeup import libpq_url
 from shared import lifecycle
 from shared.repository import claim as claim_repo
 from shared.repository import queues as queue_repo
+from shared.repository.runs import NOTIFY_CHANNEL
 from shared.settings import Settings
 from shared.validation import parse_submit
 from tests.integration.conftest import Account
@@ -136,6 +139,8 @@ def test_a_limited_queue_gets_no_more_than_its_slots_and_more_as_runs_finish(
 
     assert dispatcher.run_once().claimed == 3
     assert dispatcher.run_once().claimed == 0, "queued runs count against the limit"
+    assert dispatcher.plan.full
+    assert not dispatcher.plan.backlogged, "a finished run's NOTIFY brings room back"
     queued = [row["id"] for row in queued_runs(world)]
     world.start_run(queued[0])
     assert dispatcher.run_once().claimed == 0, "running ones too"
@@ -167,6 +172,7 @@ def test_the_backlog_bound_keeps_runs_pending_until_workers_start_some(world: Wo
     assert dispatcher.run_once().claimed == 10
     assert dispatcher.run_once().claimed == 0
     assert dispatcher.plan.full
+    assert dispatcher.plan.backlogged, "room comes back as workers start runs: poll soon"
     for run_id in [row["id"] for row in queued_runs(world)][:4]:
         world.start_run(run_id)
     assert dispatcher.run_once().claimed == 4, "started runs leave the backlog"
@@ -256,3 +262,23 @@ def walk(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield node
     for child in node.get("Plans", []):
         yield from walk(child)
+
+
+def test_a_finished_run_of_a_limited_queue_wakes_the_schedulers(world: World) -> None:
+    flood(world, world.owner_id, 2)
+    world.dispatcher().run_once()
+    first, second = [row["id"] for row in queued_runs(world)]
+    for run_id in (first, second):
+        world.start_run(run_id)
+    listener = psycopg.connect(libpq_url(world.settings.database_url), autocommit=True)
+    try:
+        listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        world.finish_run(first)  # no limit: nobody is waiting for the slot
+        assert [n.payload for n in listener.notifies(timeout=0.5, stop_after=1)] == []
+        set_queue(world, concurrency=2, set_concurrency=True)
+        assert [n.payload for n in listener.notifies(timeout=0.5, stop_after=1)] == []
+        world.finish_run(second)
+        woken = [n.payload for n in listener.notifies(timeout=5, stop_after=1)]
+        assert woken == [world.queue]
+    finally:
+        listener.close()
