@@ -75,11 +75,6 @@ TICK_SECONDS = 0.2
 PROGRESS_SECONDS = 15.0
 READY_TIMEOUT_SECONDS = 90.0
 SHOWN_VIOLATIONS = 20
-# started_at and finished_at come from different processes' estimates of PostgreSQL's
-# clock (shared.clock.DatabaseClock), which agree to a few milliseconds: an overlap of the
-# limited queue's runs shorter than this is that disagreement, not a breach (a breach lasts
-# as long as a run: 0.1 s and more here).
-CLOCK_TOLERANCE = 0.05
 STATES = ("pending", "queued", "running", "succeeded", "failed", "lost", "skipped", "cancelled")
 DROPPED = re.compile(r"run \S+ is not queued \(a duplicate, or cancelled\); dropped")
 
@@ -147,6 +142,8 @@ class Outcome:
     limited_runs: int = 0
     # The longest time, in seconds, that the runs' times show more than the limit.
     limited_excess: float = 0.0
+    # The most runs queued or running that any claim left (exact).
+    limited_claimed: int = 0
     # The paused queue: when it was resumed, and runs that started before that.
     resumed_at: datetime | None = None
     paused_early: int = 0
@@ -174,10 +171,10 @@ class Outcome:
             found.append(f"{len(self.target_repeated)} run ids called the HTTP target twice")
         if self.target_unknown:
             found.append(f"{self.target_unknown} target calls from run ids that are not http runs")
-        if self.limited_excess > CLOCK_TOLERANCE or self.limited_sampled > LIMIT:
+        if self.limited_claimed > LIMIT or self.limited_sampled > LIMIT:
             found.append(
-                f"the limited queue ran {max(self.limited_peak, self.limited_sampled)} at once "
-                f"(limit {LIMIT}) for {self.limited_excess * 1000:.0f} ms"
+                f"the limited queue had {max(self.limited_claimed, self.limited_sampled)} "
+                f"runs queued or running at once (limit {LIMIT})"
             )
         if self.paused_early:
             found.append(f"{self.paused_early} runs of the paused queue started while paused")
@@ -373,11 +370,43 @@ def check_target(outcome: Outcome, engine: Engine, target: Target, ids: list[uui
     )
 
 
+# Exact and free of clocks: each claim that queues runs of the limited queue notes, in
+# its own transaction (which holds the queue's row, so claims take turns), how many of
+# the queue's runs are then queued or running. Only claims add to that number. The
+# statements name LIMITED_QUEUE ('limited') literally.
+WATCH_LIMIT = (
+    "CREATE TABLE soak_limited_busy (busy integer NOT NULL)",
+    """
+    CREATE FUNCTION soak_note_limited_busy() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO soak_limited_busy SELECT count(*) FROM runs
+        WHERE queue = 'limited' AND state IN ('queued', 'running');
+        RETURN NULL;
+    END $$
+    """,
+    """
+    CREATE TRIGGER soak_note_limited_busy AFTER UPDATE OF state ON runs FOR EACH ROW
+    WHEN (NEW.queue = 'limited' AND NEW.state = 'queued' AND OLD.state = 'pending')
+    EXECUTE FUNCTION soak_note_limited_busy()
+    """,
+)
+
+
+def watch_limit(engine: Engine) -> None:
+    with engine.begin() as conn:
+        for statement in WATCH_LIMIT:
+            conn.execute(text(statement))
+
+
 def check_queues(outcome: Outcome, engine: Engine, ids: list[uuid.UUID]) -> None:
-    """The limited queue never ran more than its limit at once, by the runs' own start
-    and end times (exact, unlike the sampling); no run of the paused queue started before
-    it was resumed."""
+    """The limited queue never had more than its limit queued or running (noted by every
+    claim, exact) or running (sampled); by the runs' own times, which come from several
+    processes' estimates of PostgreSQL's clock, only roughly. No run of the paused queue
+    started before it was resumed."""
     with engine.connect() as conn:
+        outcome.limited_claimed = int(
+            conn.scalar(text("SELECT coalesce(max(busy), 0) FROM soak_limited_busy"))
+        )
         rows = conn.execute(
             text(
                 "SELECT started_at, finished_at FROM runs WHERE job_id = ANY(:ids) "
@@ -443,6 +472,7 @@ def soak(
     workload = build(args.jobs, window, time.time(), target.url(TARGET_PATH), rng)
     outcome.kinds = workload.counts()
     outcome.expected_runs = workload.expected_runs
+    watch_limit(ctx.engine)
     set_queue(ctx.engine, LIMITED_QUEUE, concurrency=LIMIT, set_concurrency=True)
     set_queue(ctx.engine, PAUSED_QUEUE, paused=True)
     progress(f"submitting {args.jobs:,} jobs (~{workload.expected_runs:,.0f} runs) ...")
@@ -546,9 +576,10 @@ def render(outcome: Outcome, args: argparse.Namespace, elapsed: float) -> list[s
         ("redeliveries", f"{outcome.dropped:,} duplicate messages dropped by the guarded start"),
         (
             "limited queue",
-            f"concurrency {LIMIT}: at most {outcome.limited_sampled} running at once sampled, "
-            f"{outcome.limited_peak} by the runs' times (above {LIMIT} for at most "
-            f"{outcome.limited_excess * 1000:.1f} ms), over {outcome.limited_runs:,} runs",
+            f"concurrency {LIMIT}: at most {outcome.limited_claimed} queued or running after "
+            f"any claim, {outcome.limited_sampled} running sampled; {outcome.limited_peak} by "
+            f"the runs' times, above {LIMIT} for at most {outcome.limited_excess * 1000:.0f} ms "
+            f"(those times come from several processes' clocks); {outcome.limited_runs:,} runs",
         ),
         (
             "paused queue",
