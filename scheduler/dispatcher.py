@@ -131,6 +131,7 @@ class Dispatcher:
                     ),
                     now,
                     self.grace,
+                    self.settings.max_catchup,
                 )
                 if plan.dispatch:
                     to_queue.append(row)

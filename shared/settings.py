@@ -83,6 +83,8 @@ class Settings:
     # behind another owner's burst; a queue's pause or new limit then also takes effect
     # at once. Several times what the consumers prefetch, so workers never wait for it.
     queue_backlog: int = 500
+    # The most missed occurrences a ``run_all`` job replays after a gap (0: all of them).
+    max_catchup: int = 100
     # A fault point for the fault tests (scheduler.faults), never on in production.
     test_crash_after_claim: bool = False
 
@@ -201,6 +203,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         email_max_recipients=int(_number(environ, "CHRONOS_EMAIL_MAX_RECIPIENTS", 50, 1)),
         email_per_minute=int(_number(environ, "CHRONOS_EMAIL_PER_MINUTE", 60, 1)),
         queue_backlog=int(_number(environ, "CHRONOS_QUEUE_BACKLOG", 500, 0)),
+        max_catchup=int(_number(environ, "CHRONOS_MAX_CATCHUP", 100, 0)),
         test_crash_after_claim=env != "production"
         and _flag(environ, "CHRONOS_TEST_CRASH_AFTER_CLAIM", False),
     )

@@ -282,3 +282,19 @@ def test_a_finished_run_of_a_limited_queue_wakes_the_schedulers(world: World) ->
         assert woken == [world.queue]
     finally:
         listener.close()
+
+
+def test_resuming_a_run_all_job_replays_at_most_max_catchup_occurrences(world: World) -> None:
+    job = world.submit(schedule=every(60), misfire_policy="run_all", overlap_policy="allow")
+    set_queue(world, paused=True)
+    world.clock.advance(3 * 3600)  # 180 occurrences missed
+    set_queue(world, paused=False)
+    dispatcher = world.dispatcher(settings=dataclasses.replace(world.settings, max_catchup=5))
+
+    for _ in range(10):
+        dispatcher.run_once()
+    states = [run["state"] for run in world.runs(job)]
+    assert states[0] == "skipped"
+    assert states[1:6] == ["queued"] * 5, "the 5 most recent missed occurrences run"
+    assert states[6:] == ["pending"], "then the schedule goes on from now"
+    assert world.runs(job)[-1]["scheduled_for"] > world.now

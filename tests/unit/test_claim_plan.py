@@ -154,3 +154,43 @@ def test_the_last_occurrence_before_the_year_10000_plans_no_next_one(
     last = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
     plan = plan_claim(claimed(scheduled_for=last, schedule=schedule, misfire=misfire), last, GRACE)
     assert plan.next_occurrence is None
+
+
+EVERY_SECOND = Schedule(run_at=T0, interval_seconds=1)
+
+
+def test_run_all_replays_a_backlog_within_max_catchup() -> None:
+    # Due at 09:00, claimed at 12:30 with a cap of 5: 3 more were missed, within it.
+    plan = plan_claim(claimed(misfire="run_all"), at(3.5), GRACE, max_catchup=5)
+    assert plan.dispatch
+    assert plan.next_occurrence == at(1)
+
+
+def test_run_all_beyond_max_catchup_skips_to_the_most_recent_occurrences() -> None:
+    # A 1 s interval paused for a day: 86,400 missed; only the last 100 are replayed.
+    now = at(24, seconds=0.5)
+    run = claimed(misfire="run_all", schedule=EVERY_SECOND)
+    plan = plan_claim(run, now, GRACE, max_catchup=100)
+    assert not plan.dispatch
+    assert plan.skip_reason is not None
+    assert "CHRONOS_MAX_CATCHUP" in plan.skip_reason
+    assert plan.next_occurrence == at(24, seconds=-99)  # 23:59:21 ... 24:00:00 are 100
+    assert not plan.counts_occurrence
+    # From there on each one runs: the replay is those 100, one after another.
+    resumed = claimed(misfire="run_all", schedule=EVERY_SECOND, scheduled_for=at(24, -99))
+    assert plan_claim(resumed, now, GRACE, max_catchup=100).dispatch
+
+
+def test_run_all_catch_up_counts_calendar_occurrences_too() -> None:
+    daily = Schedule(run_at=T0, repeat="daily", timezone="Europe/Berlin")
+    now = T0 + timedelta(days=30, hours=1)
+    plan = plan_claim(claimed(misfire="run_all", schedule=daily), now, GRACE, max_catchup=3)
+    assert not plan.dispatch
+    assert plan.next_occurrence == T0 + timedelta(days=28)
+
+
+def test_max_catchup_zero_replays_everything() -> None:
+    run = claimed(misfire="run_all", schedule=EVERY_SECOND)
+    plan = plan_claim(run, at(24), GRACE, max_catchup=0)
+    assert plan.dispatch
+    assert plan.next_occurrence == at(seconds=1)
