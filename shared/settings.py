@@ -76,6 +76,15 @@ class Settings:
     email_max_recipients: int = 50
     # Messages one worker process sends per minute, across all users.
     email_per_minute: int = 60
+    # Per-user limits (admins are exempt; see shared.limits and shared.quotas).
+    # Jobs not finished and not cancelled, per user.
+    max_live_jobs_per_user: int = 10000
+    # Jobs submitted (each job of a batch) and triggers, per user per minute.
+    submits_per_minute: int = 600
+    # The shortest interval, and the shortest gap of a cron or repeat, a user may schedule.
+    min_interval_seconds: int = 60
+    # The highest priority a user may set: the default priority, so nobody outranks it.
+    max_user_priority: int = 0
 
     @property
     def production(self) -> bool:
@@ -121,6 +130,17 @@ def _number(environ: Mapping[str, str], name: str, default: float, minimum: floa
     if value < minimum:
         raise SettingsError(f"{name}: must be at least {minimum}, got {raw!r}")
     return value
+
+
+def _whole(
+    environ: Mapping[str, str], name: str, default: int, minimum: int, maximum: float = MAX_SETTING
+) -> int:
+    """A whole number from ``minimum`` to ``maximum``: a limit is never rounded silently."""
+    value = _number(environ, name, default, minimum)
+    if value != int(value) or value > maximum:
+        upper = f" to {maximum:g}" if maximum < MAX_SETTING else " or more"
+        raise SettingsError(f"{name}: expected a whole number, {minimum}{upper}, got {value:g}")
+    return int(value)
 
 
 def _list(environ: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -190,6 +210,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         smtp_from=_address(environ, "CHRONOS_SMTP_FROM", "chronos@localhost"),
         email_max_recipients=int(_number(environ, "CHRONOS_EMAIL_MAX_RECIPIENTS", 50, 1)),
         email_per_minute=int(_number(environ, "CHRONOS_EMAIL_PER_MINUTE", 60, 1)),
+        max_live_jobs_per_user=_whole(environ, "CHRONOS_MAX_LIVE_JOBS_PER_USER", 10000, 1),
+        submits_per_minute=_whole(environ, "CHRONOS_SUBMITS_PER_MINUTE", 600, 1),
+        min_interval_seconds=_whole(environ, "CHRONOS_MIN_INTERVAL_SECONDS", 60, 1),
+        max_user_priority=_whole(environ, "CHRONOS_MAX_USER_PRIORITY", 0, 0, maximum=9),
     )
 
 
