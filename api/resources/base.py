@@ -12,6 +12,8 @@ from sqlalchemy import Connection, Engine
 from api.auth import CurrentUser
 from api.media import read_json
 from shared.clock import Clock
+from shared.limits import UserLimits
+from shared.quotas import Quota
 from shared.settings import Settings
 
 
@@ -24,6 +26,11 @@ class Resource:
         self.settings = settings
         self.engine = engine
         self.clock = clock
+        self.limits = UserLimits.of(settings)
+
+    def quota(self, user: CurrentUser) -> Quota | None:
+        """The per-user limits the caller is held to; None for an admin (exempt)."""
+        return None if user.is_admin else Quota(user.id, self.limits)
 
     @contextmanager
     def transaction(self, req: falcon.Request) -> Iterator[Connection]:

@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 
 from api import serialize
 from api.resources.base import Resource, current_user
-from shared import lifecycle
+from shared import lifecycle, limits
 from shared.errors import NotFound, ValidationError
 from shared.repository import jobs as job_repo
 from shared.repository import runs as run_repo
@@ -54,6 +54,9 @@ class JobSubmit(Resource):
             shell_enabled=self.settings.enable_shell_jobs,
             queues=self.settings.queues,
         )
+        quota = self.quota(me)
+        if quota is not None:
+            limits.check_spec(spec, quota.limits, now)
         with self.transaction(req) as conn:
             view, created = lifecycle.submit(
                 conn,
@@ -62,6 +65,7 @@ class JobSubmit(Resource):
                 now=now,
                 idempotency_key=key,
                 fingerprint=fingerprint(body) if key is not None else None,
+                quota=quota,
             )
         serialize.respond(
             resp, serialize.job(view), falcon.HTTP_201 if created else falcon.HTTP_200
@@ -84,8 +88,12 @@ class JobBatch(Resource):
             )
             for index, item in enumerate(items)
         ]
+        quota = self.quota(me)
+        if quota is not None:
+            for index, spec in enumerate(specs):
+                limits.check_spec(spec, quota.limits, now, prefix=f"jobs[{index}]")
         with self.transaction(req) as conn:
-            views = lifecycle.submit_batch(conn, specs, owner_id=me.id, now=now)
+            views = lifecycle.submit_batch(conn, specs, owner_id=me.id, now=now, quota=quota)
         batch = schemas.JobBatch.model_construct(items=[serialize.job(view) for view in views])
         serialize.respond(resp, batch, falcon.HTTP_201)
 
@@ -145,15 +153,20 @@ class JobItem(Resource):
         if job is None:
             raise NotFound("job_id: no such job")
         schedule, first_due = parse_schedule(lifecycle.reschedule_body(job, body), now, prefix="")
+        quota = self.quota(current_user(req))
+        if quota is not None:
+            limits.check_schedule(schedule, quota.limits, now, prefix="")
         with self.transaction(req) as conn:
-            lifecycle.reschedule(conn, job_id, schedule, first_due, now)
+            lifecycle.reschedule(conn, job_id, schedule, first_due, now, quota=quota)
             self._respond(conn, resp, job_id)
 
     def on_post_trigger(
         self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID
     ) -> None:
         with self.transaction(req) as conn:
-            run = lifecycle.trigger(conn, job_id, self.clock.now())
+            run = lifecycle.trigger(
+                conn, job_id, self.clock.now(), quota=self.quota(current_user(req))
+            )
         serialize.respond(resp, serialize.run(run), falcon.HTTP_202)
 
     def on_get_runs(self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID) -> None:

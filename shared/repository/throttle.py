@@ -1,4 +1,6 @@
-"""Fixed-window counters for login and sign-up throttling."""
+"""Fixed-window counters: login and sign-up throttling, and each user's submits per minute.
+
+The table is still called ``login_throttle``; a key's prefix says what it counts."""
 
 from __future__ import annotations
 
@@ -29,6 +31,31 @@ def count_attempt(
     """Count one attempt against each key; returns each key's window and count."""
     rows = conn.execute(COUNT, {"keys": list(keys), "now": now, "window": window}).mappings()
     return {row["key"]: row for row in rows}
+
+
+TAKE = text(
+    """
+    INSERT INTO login_throttle AS t (key, window_start, attempts)
+    SELECT :key, :now, :amount WHERE :amount <= :limit
+    ON CONFLICT (key) DO UPDATE SET
+        window_start = CASE WHEN t.window_start <= :now - :window THEN :now
+                            ELSE t.window_start END,
+        attempts = CASE WHEN t.window_start <= :now - :window THEN :amount
+                        ELSE t.attempts + :amount END
+    WHERE t.window_start <= :now - :window OR t.attempts + :amount <= :limit
+    RETURNING key, window_start, attempts
+    """
+)
+
+
+def take(
+    conn: Connection, key: str, amount: int, limit: int, now: datetime, window: timedelta
+) -> Row | None:
+    """Count ``amount`` against the key if the window then stays within ``limit``; None
+    (and nothing counted) if it would not. One statement, so concurrent takers cannot
+    both pass a check made before either counted."""
+    params = {"key": key, "amount": amount, "limit": limit, "now": now, "window": window}
+    return conn.execute(TAKE, params).mappings().first()
 
 
 def current(conn: Connection, key: str, now: datetime, window: timedelta) -> Row | None:
