@@ -81,14 +81,16 @@ def submit(
     With a ``quota``, the job must fit the owner's live jobs and submits per minute; a
     repeat is not counted.
     """
-    if quota is not None:
+    if quota is not None and idempotency_key is not None:
         quota.hold(conn)
-        if idempotency_key is not None:
-            earlier = job_repo.find_by_idempotency_key(conn, owner_id, idempotency_key)
-            if earlier is not None:
-                return _repeated(conn, earlier, fingerprint), False
-        quota.check_live(conn, 1)
+        earlier = job_repo.find_by_idempotency_key(conn, owner_id, idempotency_key)
+        if earlier is not None:
+            return _repeated(conn, earlier, fingerprint), False
         quota.count_submits(conn, 1, now)
+        quota.check_live(conn, 1)
+    elif quota is not None:
+        quota.hold_and_count(conn, 1, now)
+        quota.check_live(conn, 1)
     params = job_repo.job_params(
         spec, owner_id=owner_id, now=now, idempotency_key=idempotency_key, fingerprint=fingerprint
     )
@@ -119,9 +121,8 @@ def submit_batch(
     """Store every job of a batch with its first run, in the caller's one transaction.
     With a ``quota``, all of them must fit the owner's limits, or none is stored."""
     if quota is not None:
-        quota.hold(conn)
+        quota.hold_and_count(conn, len(specs), now)
         quota.check_live(conn, len(specs))
-        quota.count_submits(conn, len(specs), now)
     params = [job_repo.job_params(spec, owner_id=owner_id, now=now) for spec in specs]
     jobs = job_repo.insert_jobs(conn, params, now)
     run_repo.insert_first_runs(
@@ -254,14 +255,12 @@ def trigger(conn: Connection, job_id: uuid.UUID, now: datetime, quota: Quota | N
     not subject to the overlap policy: the user asked for it explicitly. With a
     ``quota``, it counts as one submit, and a finished job it revives as a live one."""
     if quota is not None:
-        quota.hold(conn)
+        quota.hold_and_count(conn, 1, now)
     job = _locked(conn, job_id)
     if job["status"] == JobStatus.CANCELLED:
         raise Conflict("status: the job is cancelled; reschedule it to run it again")
-    if quota is not None:
-        if job["status"] in FINISHED_JOB_STATUSES:
-            quota.check_live(conn, 1)
-        quota.count_submits(conn, 1, now)
+    if quota is not None and job["status"] in FINISHED_JOB_STATUSES:
+        quota.check_live(conn, 1)
     params = run_repo.run_params(
         job_id, now, priority=job["priority"], now=now, origin=RunOrigin.MANUAL
     )

@@ -59,7 +59,13 @@ class Quota:
                 None,
             )
 
-    def count_submits(self, conn: Connection, amount: int, now: datetime) -> None:
+    def hold_and_count(self, conn: Connection, amount: int, now: datetime) -> None:
+        """:meth:`hold`, then :meth:`count_submits`, in one round trip."""
+        self.count_submits(conn, amount, now, hold=True)
+
+    def count_submits(
+        self, conn: Connection, amount: int, now: datetime, *, hold: bool = False
+    ) -> None:
         """Count ``amount`` submits (jobs, or a trigger) against the user's minute, or 429."""
         limit = self.limits.submits_per_minute
         if amount > limit:
@@ -69,7 +75,9 @@ class Quota:
                 math.ceil(SUBMIT_WINDOW.total_seconds()),
             )
         key = f"submits:{self.user_id}"
-        if throttle_repo.take(conn, key, amount, limit, now, SUBMIT_WINDOW) is not None:
+        holding = self.user_id if hold else None
+        taken = throttle_repo.take(conn, key, amount, limit, now, SUBMIT_WINDOW, holding=holding)
+        if taken is not None:
             return
         counter = throttle_repo.current(conn, key, now, SUBMIT_WINDOW)
         window_end = counter["window_start"] + SUBMIT_WINDOW if counter else now

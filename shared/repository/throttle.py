@@ -4,6 +4,7 @@ The table is still called ``login_throttle``; a key's prefix says what it counts
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -48,14 +49,43 @@ TAKE = text(
 )
 
 
+# TAKE, after locking a user's row: one round trip fewer inside the section that the lock
+# serialises. The upsert acts on the counter's latest version whatever the snapshot, so
+# it may share the statement that waited for the lock.
+HOLD_AND_TAKE = text(
+    """
+    WITH held AS (SELECT id FROM users WHERE id = :user_id FOR NO KEY UPDATE)
+    INSERT INTO login_throttle AS t (key, window_start, attempts)
+    SELECT :key, :now, :amount FROM held WHERE :amount <= :limit
+    ON CONFLICT (key) DO UPDATE SET
+        window_start = CASE WHEN t.window_start <= :now - :window THEN :now
+                            ELSE t.window_start END,
+        attempts = CASE WHEN t.window_start <= :now - :window THEN :amount
+                        ELSE t.attempts + :amount END
+    WHERE t.window_start <= :now - :window OR t.attempts + :amount <= :limit
+    RETURNING key, window_start, attempts
+    """
+)
+
+
 def take(
-    conn: Connection, key: str, amount: int, limit: int, now: datetime, window: timedelta
+    conn: Connection,
+    key: str,
+    amount: int,
+    limit: int,
+    now: datetime,
+    window: timedelta,
+    *,
+    holding: uuid.UUID | None = None,
 ) -> Row | None:
     """Count ``amount`` against the key if the window then stays within ``limit``; None
     (and nothing counted) if it would not. One statement, so concurrent takers cannot
-    both pass a check made before either counted."""
+    both pass a check made before either counted. With ``holding``, the statement first
+    locks that user's row (``FOR NO KEY UPDATE``) until the transaction ends."""
     params = {"key": key, "amount": amount, "limit": limit, "now": now, "window": window}
-    return conn.execute(TAKE, params).mappings().first()
+    if holding is None:
+        return conn.execute(TAKE, params).mappings().first()
+    return conn.execute(HOLD_AND_TAKE, {**params, "user_id": holding}).mappings().first()
 
 
 def current(conn: Connection, key: str, now: datetime, window: timedelta) -> Row | None:

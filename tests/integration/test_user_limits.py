@@ -95,7 +95,7 @@ def test_a_user_may_have_max_live_jobs_and_no_more(limited, user):
     assert_live_limit(submit(limited, user))
 
 
-def test_finished_and_cancelled_jobs_do_not_count(limited, user, engine):
+def test_finished_and_cancelled_jobs_do_not_count(limited, user, engine, clock):
     first = created(submit(limited, user, schedule={"run_at": future()}))
     second = created(submit(limited, user, schedule={"run_at": future()}))
     created(submit(limited, user, schedule={"run_at": future()}))
@@ -103,6 +103,7 @@ def test_finished_and_cancelled_jobs_do_not_count(limited, user, engine):
 
     cancel_job(limited, user, first["id"])
     finish(engine, second["id"])
+    clock.advance(60)  # a new minute: only the live jobs are at stake
     created(submit(limited, user))
     created(submit(limited, user))
     assert_live_limit(submit(limited, user))
