@@ -34,10 +34,8 @@ def count_attempt(
     return {row["key"]: row for row in rows}
 
 
-TAKE = text(
-    """
-    INSERT INTO login_throttle AS t (key, window_start, attempts)
-    SELECT :key, :now, :amount WHERE :amount <= :limit
+# Counts only what it admits: a take that would pass the limit changes nothing.
+_ADMIT = """
     ON CONFLICT (key) DO UPDATE SET
         window_start = CASE WHEN t.window_start <= :now - :window THEN :now
                             ELSE t.window_start END,
@@ -45,26 +43,18 @@ TAKE = text(
                         ELSE t.attempts + :amount END
     WHERE t.window_start <= :now - :window OR t.attempts + :amount <= :limit
     RETURNING key, window_start, attempts
-    """
+"""
+TAKE = text(
+    "INSERT INTO login_throttle AS t (key, window_start, attempts) "
+    f"SELECT :key, :now, :amount WHERE :amount <= :limit {_ADMIT}"
 )
-
-
 # TAKE, after locking a user's row: one round trip fewer inside the section that the lock
 # serialises. The upsert acts on the counter's latest version whatever the snapshot, so
 # it may share the statement that waited for the lock.
 HOLD_AND_TAKE = text(
-    """
-    WITH held AS (SELECT id FROM users WHERE id = :user_id FOR NO KEY UPDATE)
-    INSERT INTO login_throttle AS t (key, window_start, attempts)
-    SELECT :key, :now, :amount FROM held WHERE :amount <= :limit
-    ON CONFLICT (key) DO UPDATE SET
-        window_start = CASE WHEN t.window_start <= :now - :window THEN :now
-                            ELSE t.window_start END,
-        attempts = CASE WHEN t.window_start <= :now - :window THEN :amount
-                        ELSE t.attempts + :amount END
-    WHERE t.window_start <= :now - :window OR t.attempts + :amount <= :limit
-    RETURNING key, window_start, attempts
-    """
+    "WITH held AS (SELECT id FROM users WHERE id = :user_id FOR NO KEY UPDATE) "
+    "INSERT INTO login_throttle AS t (key, window_start, attempts) "
+    f"SELECT :key, :now, :amount FROM held WHERE :amount <= :limit {_ADMIT}"
 )
 
 
