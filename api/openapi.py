@@ -262,7 +262,7 @@ def body_errors(max_body_bytes: int, invalid: str) -> dict[str, Schema]:
 LIMITS_TEXT = (
     "A user who is not an admin is held to the per-user limits: at most "
     "`CHRONOS_MAX_LIVE_JOBS_PER_USER` live jobs (not finished or cancelled; default 10000) "
-    "and `CHRONOS_SUBMITS_PER_MINUTE` jobs and triggers a minute (default 600; each job of "
+    "and `CHRONOS_SUBMITS_PER_MINUTE` jobs and triggers a minute (default 1000; each job of "
     "a batch counts), both `429`; occurrences at least `CHRONOS_MIN_INTERVAL_SECONDS` apart "
     "(default 60; `interval_seconds`, and the shortest gap of a `cron` or `repeat`, daylight "
     "saving included) and `priority` at most `CHRONOS_MAX_USER_PRIORITY` (default 0), both "

@@ -24,7 +24,7 @@ class UserLimits:
     """What a user who is not an admin may do (CHRONOS_* settings, see the README)."""
 
     max_live_jobs: int = 10000
-    submits_per_minute: int = 600
+    submits_per_minute: int = 1000
     min_interval_seconds: int = 60
     max_priority: int = 0
 

@@ -80,7 +80,7 @@ class Settings:
     # Jobs not finished and not cancelled, per user.
     max_live_jobs_per_user: int = 10000
     # Jobs submitted (each job of a batch) and triggers, per user per minute.
-    submits_per_minute: int = 600
+    submits_per_minute: int = 1000
     # The shortest interval, and the shortest gap of a cron or repeat, a user may schedule.
     min_interval_seconds: int = 60
     # The highest priority a user may set: the default priority, so nobody outranks it.
@@ -211,7 +211,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         email_max_recipients=int(_number(environ, "CHRONOS_EMAIL_MAX_RECIPIENTS", 50, 1)),
         email_per_minute=int(_number(environ, "CHRONOS_EMAIL_PER_MINUTE", 60, 1)),
         max_live_jobs_per_user=_whole(environ, "CHRONOS_MAX_LIVE_JOBS_PER_USER", 10000, 1),
-        submits_per_minute=_whole(environ, "CHRONOS_SUBMITS_PER_MINUTE", 600, 1),
+        submits_per_minute=_whole(environ, "CHRONOS_SUBMITS_PER_MINUTE", 1000, 1),
         min_interval_seconds=_whole(environ, "CHRONOS_MIN_INTERVAL_SECONDS", 60, 1),
         max_user_priority=_whole(environ, "CHRONOS_MAX_USER_PRIORITY", 0, 0, maximum=9),
     )

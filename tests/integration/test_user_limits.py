@@ -389,3 +389,7 @@ def test_the_defaults_hold_without_any_setting(engine, clock, make_user, databas
     assert_error(submit(client, user, priority=9), 400, "priority")
     assert_error(submit(client, user, schedule={"interval_seconds": 1}), 400, "interval_seconds")
     created(submit(client, user, schedule={"interval_seconds": 60}))
+    # The largest batch the contract allows fits the default rate, once a minute.
+    fresh = make_user()
+    assert len(created(batch(client, fresh, noops(1000)))["items"]) == 1000
+    assert_rate_limit(submit(client, fresh), 60)

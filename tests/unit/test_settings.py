@@ -137,7 +137,7 @@ def test_the_per_user_limits_default_to_safe_values() -> None:
     """H2: on by default; a deployment that wants more says so."""
     settings = load_quietly({})
     assert settings.max_live_jobs_per_user == 10000
-    assert settings.submits_per_minute == 600
+    assert settings.submits_per_minute == 1000
     assert settings.min_interval_seconds == 60
     assert settings.max_user_priority == 0
 
