@@ -31,7 +31,7 @@ def handle_domain_error(
     resp.media = {"title": error.title, "description": error.description}
     if isinstance(error, errors.Unauthorized):
         resp.set_header("WWW-Authenticate", "Bearer")
-    if isinstance(error, errors.TooManyRequests):
+    if isinstance(error, errors.TooManyRequests) and error.retry_after is not None:
         resp.set_header("Retry-After", str(error.retry_after))
 
 

@@ -264,6 +264,33 @@ def body_errors(max_body_bytes: int, invalid: str) -> dict[str, Schema]:
     }
 
 
+LIMITS_TEXT = (
+    "A user who is not an admin is held to the per-user limits: at most "
+    "`CHRONOS_MAX_LIVE_JOBS_PER_USER` live jobs (not finished or cancelled; default 10000) "
+    "and `CHRONOS_SUBMITS_PER_MINUTE` jobs and triggers a minute (default 1000; each job of "
+    "a batch counts), both `429`; occurrences at least `CHRONOS_MIN_INTERVAL_SECONDS` apart "
+    "(default 60; `interval_seconds`, and the shortest gap of a `cron` or `repeat`, daylight "
+    "saving included) and `priority` at most `CHRONOS_MAX_USER_PRIORITY` (default 5), both "
+    "`400` naming the field."
+)
+
+
+def too_many(description: str) -> Schema:
+    """429 for a per-user limit: ``Retry-After`` only when waiting lifts it (the rate)."""
+    response = error(description)
+    response["headers"] = {
+        "Retry-After": {
+            "description": (
+                "Seconds until the minute's window frees (`CHRONOS_SUBMITS_PER_MINUTE`). "
+                "Absent for the live-jobs limit, which waiting does not lift."
+            ),
+            "required": False,
+            "schema": {"type": "string", "examples": ["12"]},
+        }
+    }
+    return response
+
+
 def not_found(what: str) -> Schema:
     return error(
         f"No such {what}, or it is another user's (existence is never revealed), or the id "
@@ -456,7 +483,9 @@ def job_paths(max_body_bytes: int) -> dict[str, Schema]:
                     ),
                     **body_errors(
                         max_body_bytes,
-                        "for example an unknown type, a bad payload, schedule or limit, or an "
+                        "for example an unknown type, a bad payload, schedule or limit, an "
+                        "interval below `CHRONOS_MIN_INTERVAL_SECONDS` or a `priority` above "
+                        "`CHRONOS_MAX_USER_PRIORITY` (users who are not admins), or an "
                         "`Idempotency-Key` longer than 255 characters",
                     ),
                     "403": error(
@@ -464,7 +493,15 @@ def job_paths(max_body_bytes: int) -> dict[str, Schema]:
                         "are disabled (`CHRONOS_ENABLE_SHELL_JOBS`)."
                     ),
                     "409": error("The `Idempotency-Key` was already used for a different request."),
+                    "429": too_many(
+                        "A per-user limit: the user has `CHRONOS_MAX_LIVE_JOBS_PER_USER` live "
+                        "jobs, or submitted `CHRONOS_SUBMITS_PER_MINUTE` jobs this minute. "
+                        "Nothing was created, and a refused request is not counted."
+                    ),
                 },
+                description=(
+                    LIMITS_TEXT + " A repeat under the same `Idempotency-Key` is not counted."
+                ),
                 parameters=[idempotency_key()],
                 body=json_body("SubmitBody", "The job."),
             )
@@ -489,8 +526,19 @@ def job_paths(max_body_bytes: int) -> dict[str, Schema]:
                         "A `shell` job from a user who is not an admin, or while shell jobs "
                         "are disabled; no job was created."
                     ),
+                    "429": too_many(
+                        "A per-user limit: the batch would take the user over "
+                        "`CHRONOS_MAX_LIVE_JOBS_PER_USER` live jobs, or over "
+                        "`CHRONOS_SUBMITS_PER_MINUTE` jobs this minute (a batch larger than "
+                        "that limit is refused whatever the minute: split it). No job was "
+                        "created, and none was counted."
+                    ),
                 },
-                description="All of the jobs are valid and created, or none is.",
+                description=(
+                    "All of the jobs are valid and created, or none is. "
+                    + LIMITS_TEXT
+                    + " Each job of the batch counts as one submit."
+                ),
                 body=json_body("BatchBody", "The jobs."),
             )
         },
@@ -553,12 +601,18 @@ def job_paths(max_body_bytes: int) -> dict[str, Schema]:
                         "A one-off job has a run queued or running, or already has a run for "
                         "that occurrence."
                     ),
+                    "429": too_many(
+                        "The job finished or was cancelled, and running it again would take "
+                        "its owner over `CHRONOS_MAX_LIVE_JOBS_PER_USER` live jobs."
+                    ),
                 },
                 description=(
                     "Replaces the schedule and recomputes `next_run_at`. A one-off job that "
                     "finished or was cancelled is scheduled to run again. For a recurring job "
                     "with a run queued or running, only future occurrences change. A paused "
-                    "job stays paused."
+                    "job stays paused. A user who is not an admin may not schedule occurrences "
+                    "closer than `CHRONOS_MIN_INTERVAL_SECONDS` (`400`), nor revive a job "
+                    "beyond `CHRONOS_MAX_LIVE_JOBS_PER_USER` (`429`)."
                 ),
                 parameters=[path_id("job_id", "job")],
                 body=json_body("RescheduleBody", "The new schedule."),
@@ -623,10 +677,17 @@ def job_paths(max_body_bytes: int) -> dict[str, Schema]:
                     "202": ok("The run was created and is due now.", "Run"),
                     "404": not_found("job"),
                     "409": error("The job is cancelled; reschedule it to run it again."),
+                    "429": too_many(
+                        "A per-user limit: the user triggered or submitted "
+                        "`CHRONOS_SUBMITS_PER_MINUTE` jobs this minute, or the job finished "
+                        "and running it again would exceed `CHRONOS_MAX_LIVE_JOBS_PER_USER`."
+                    ),
                 },
                 description=(
                     "Starts one extra run now. It is outside the schedule: it is not counted "
-                    "in `run_count` or `max_runs` and is not subject to `overlap_policy`."
+                    "in `run_count` or `max_runs` and is not subject to `overlap_policy`. "
+                    "For a user who is not an admin it counts as one submit "
+                    "(`CHRONOS_SUBMITS_PER_MINUTE`)."
                 ),
                 parameters=[path_id("job_id", "job")],
             )

@@ -87,6 +87,12 @@ class BenchContext:
                 "CHRONOS_QUEUE_PREFIX": self.queue_prefix,
                 "CHRONOS_JWT_SECRET": JWT_SECRET,
                 "CHRONOS_POLL_INTERVAL_SECONDS": "1",
+                # The benchmarks and the soak submit as ordinary users, far faster and
+                # more often than the per-user limits (H2) allow: those measure nothing here.
+                "CHRONOS_MAX_LIVE_JOBS_PER_USER": "100000000",
+                "CHRONOS_SUBMITS_PER_MINUTE": "100000000",
+                "CHRONOS_MIN_INTERVAL_SECONDS": "1",
+                "CHRONOS_MAX_USER_PRIORITY": "9",
             }
         )
         env.update(extra)

@@ -50,10 +50,11 @@ class Unauthorized(ChronosError):
 
 
 class TooManyRequests(ChronosError):
-    """A client is over a rate limit; ``retry_after`` is in whole seconds."""
+    """A client is over a limit. ``retry_after``, in whole seconds, when waiting is what
+    lifts it (a rate); None when only the client can (too many live jobs)."""
 
     title = "Too many requests"
 
-    def __init__(self, description: str, retry_after: int) -> None:
+    def __init__(self, description: str, retry_after: int | None) -> None:
         super().__init__(description)
         self.retry_after = retry_after

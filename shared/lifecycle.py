@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from shared import recurrence
 from shared.errors import Conflict, NotFound, ValidationError
 from shared.jobs import JobSpec, schedule_of
+from shared.quotas import Quota
 from shared.recurrence import Schedule
 from shared.repository import Row
 from shared.repository import jobs as job_repo
@@ -71,12 +72,25 @@ def submit(
     now: datetime,
     idempotency_key: str | None = None,
     fingerprint: str | None = None,
+    quota: Quota | None = None,
 ) -> tuple[JobView, bool]:
     """Store the job and its first pending run. Returns the job and whether it is new.
 
     A repeated idempotency key returns the job it created before, provided the request
     is the same one (same fingerprint); another request under the key is a conflict.
+    With a ``quota``, the job must fit the owner's live jobs and submits per minute; a
+    repeat is not counted.
     """
+    if quota is not None and idempotency_key is not None:
+        quota.hold(conn)
+        earlier = job_repo.find_by_idempotency_key(conn, owner_id, idempotency_key)
+        if earlier is not None:
+            return _repeated(conn, earlier, fingerprint), False
+        quota.count_submits(conn, 1, now)
+        quota.check_live(conn, 1)
+    elif quota is not None:
+        quota.hold_and_count(conn, 1, now)
+        quota.check_live(conn, 1)
     params = job_repo.job_params(
         spec, owner_id=owner_id, now=now, idempotency_key=idempotency_key, fingerprint=fingerprint
     )
@@ -86,16 +100,29 @@ def submit(
         earlier = job_repo.find_by_idempotency_key(conn, owner_id, idempotency_key)
         if earlier is None:  # its owner deleted it in between; the key is free again
             raise Conflict("Idempotency-Key: the request is being processed; retry")
-        if earlier["request_fingerprint"] != fingerprint:
-            raise Conflict("Idempotency-Key: already used for a different request")
-        return view(conn, earlier["id"]), False
+        return _repeated(conn, earlier, fingerprint), False
     return JobView(job, spec.first_due, None), True
 
 
+def _repeated(conn: Connection, earlier: Row, fingerprint: str | None) -> JobView:
+    if earlier["request_fingerprint"] != fingerprint:
+        raise Conflict("Idempotency-Key: already used for a different request")
+    return view(conn, earlier["id"])
+
+
 def submit_batch(
-    conn: Connection, specs: Sequence[JobSpec], *, owner_id: uuid.UUID, now: datetime
+    conn: Connection,
+    specs: Sequence[JobSpec],
+    *,
+    owner_id: uuid.UUID,
+    now: datetime,
+    quota: Quota | None = None,
 ) -> list[JobView]:
-    """Store every job of a batch with its first run, in the caller's one transaction."""
+    """Store every job of a batch with its first run, in the caller's one transaction.
+    With a ``quota``, all of them must fit the owner's limits, or none is stored."""
+    if quota is not None:
+        quota.hold_and_count(conn, len(specs), now)
+        quota.check_live(conn, len(specs))
     params = [job_repo.job_params(spec, owner_id=owner_id, now=now) for spec in specs]
     jobs = job_repo.insert_jobs(conn, params, now)
     run_repo.insert_first_runs(
@@ -179,14 +206,24 @@ def reschedule_body(job: Row, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def reschedule(
-    conn: Connection, job_id: uuid.UUID, schedule: Schedule, first_due: datetime, now: datetime
+    conn: Connection,
+    job_id: uuid.UUID,
+    schedule: Schedule,
+    first_due: datetime,
+    now: datetime,
+    quota: Quota | None = None,
 ) -> Row:
     """Replace the schedule and move the next occurrence; returns the job as it was.
 
     A recurring job may be rescheduled while a run is live: only future occurrences
-    change. A one-off job may not (409). A finished or cancelled job is scheduled again.
+    change. A one-off job may not (409). A finished or cancelled job is scheduled again:
+    with a ``quota``, only if the owner has room for one more live job.
     """
+    if quota is not None:
+        quota.hold(conn)
     job = _locked(conn, job_id)
+    if quota is not None and job["status"] in FINAL_JOB_STATUSES:
+        quota.check_live(conn, 1)
     live = run_repo.count_live(conn, job_id)
     if live and not is_recurring(job) and job["status"] != JobStatus.CANCELLED:
         raise Conflict("status: the job has a run queued or running; wait for it or cancel it")
@@ -220,12 +257,17 @@ def reschedule(
     return job
 
 
-def trigger(conn: Connection, job_id: uuid.UUID, now: datetime) -> Row:
+def trigger(conn: Connection, job_id: uuid.UUID, now: datetime, quota: Quota | None = None) -> Row:
     """One extra run now, outside the schedule. It does not count toward max_runs and is
-    not subject to the overlap policy: the user asked for it explicitly."""
+    not subject to the overlap policy: the user asked for it explicitly. With a
+    ``quota``, it counts as one submit, and a finished job it revives as a live one."""
+    if quota is not None:
+        quota.hold_and_count(conn, 1, now)
     job = _locked(conn, job_id)
     if job["status"] == JobStatus.CANCELLED:
         raise Conflict("status: the job is cancelled; reschedule it to run it again")
+    if quota is not None and job["status"] in FINISHED_JOB_STATUSES:
+        quota.check_live(conn, 1)
     params = run_repo.run_params(
         job_id, now, priority=job["priority"], now=now, origin=RunOrigin.MANUAL
     )

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
+    Computed,
     ForeignKey,
     Index,
     Integer,
@@ -26,6 +27,7 @@ from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.states import (
+    FINAL_JOB_STATUSES,
     TERMINAL_RUN_STATES,
     JobStatus,
     MisfirePolicy,
@@ -49,6 +51,9 @@ def _one_of(column: str, values: Any) -> str:
     return f"{column} IN ({listed})"
 
 
+LIVE_JOB = "status NOT IN ({})".format(
+    ", ".join(f"'{status}'" for status in sorted(FINAL_JOB_STATUSES))
+)
 TERMINAL = ", ".join(f"'{state}'" for state in sorted(TERMINAL_RUN_STATES))
 Timestamp = TIMESTAMP(timezone=True)
 
@@ -106,6 +111,9 @@ class Job(Base):
             unique=True,
             postgresql_where=text("idempotency_key IS NOT NULL"),
         ),
+        # An owner's live jobs, for the per-user limit (shared.quotas): a bounded count
+        # that reads only live rows, however many finished jobs the owner keeps.
+        Index("ix_jobs_owner_live", "owner_id", postgresql_where=text("live")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
@@ -133,6 +141,11 @@ class Job(Base):
     request_fingerprint: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     updated_at: Mapped[datetime] = mapped_column(Timestamp)
+    # Not finished and not cancelled. A column of its own, not an index predicate on
+    # ``status``: an index on ``status`` would stop every status change (scheduled,
+    # queued, running and back, several per run) from being a HOT update; this value
+    # changes only when a job ends or is revived.
+    live: Mapped[bool] = mapped_column(Boolean, Computed(LIVE_JOB, persisted=True))
 
 
 class Run(Base):

@@ -80,6 +80,12 @@ def validate_cron(expr: str) -> None:
     _parse_cron(expr)
 
 
+def normalise_cron(expr: str) -> tuple[str, bool]:
+    """A valid `expr` with single spaces, and whether it follows real time (hour is `*`);
+    ScheduleError if it is not valid."""
+    return _parse_cron(expr)
+
+
 def first_occurrence(schedule: Schedule) -> datetime | None:
     """run_at itself, or for cron the first match at or after run_at; None past end_at."""
     if schedule.max_runs is not None and schedule.max_runs <= 0:

@@ -87,6 +87,17 @@ class Settings:
     max_catchup: int = 100
     # A fault point for the fault tests (scheduler.faults), never on in production.
     test_crash_after_claim: bool = False
+    # Per-user limits (admins are exempt; see shared.limits and shared.quotas).
+    # Jobs not finished and not cancelled, per user.
+    max_live_jobs_per_user: int = 10000
+    # Jobs submitted (each job of a batch) and triggers, per user per minute.
+    submits_per_minute: int = 1000
+    # The shortest interval, and the shortest gap of a cron or repeat, a user may schedule.
+    min_interval_seconds: int = 60
+    # The highest priority a user may set. Users order their own runs with 0 to 5; 6 to 9
+    # are the operators'. (Priority never lets one owner pass another: the claim takes
+    # owners in turns first.)
+    max_user_priority: int = 5
 
     @property
     def production(self) -> bool:
@@ -132,6 +143,17 @@ def _number(environ: Mapping[str, str], name: str, default: float, minimum: floa
     if value < minimum:
         raise SettingsError(f"{name}: must be at least {minimum}, got {raw!r}")
     return value
+
+
+def _whole(
+    environ: Mapping[str, str], name: str, default: int, minimum: int, maximum: float = MAX_SETTING
+) -> int:
+    """A whole number from ``minimum`` to ``maximum``: a limit is never rounded silently."""
+    value = _number(environ, name, default, minimum)
+    if value != int(value) or value > maximum:
+        upper = f" to {maximum:g}" if maximum < MAX_SETTING else " or more"
+        raise SettingsError(f"{name}: expected a whole number, {minimum}{upper}, got {value:g}")
+    return int(value)
 
 
 def _list(environ: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -206,6 +228,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_catchup=int(_number(environ, "CHRONOS_MAX_CATCHUP", 100, 0)),
         test_crash_after_claim=env != "production"
         and _flag(environ, "CHRONOS_TEST_CRASH_AFTER_CLAIM", False),
+        max_live_jobs_per_user=_whole(environ, "CHRONOS_MAX_LIVE_JOBS_PER_USER", 10000, 1),
+        submits_per_minute=_whole(environ, "CHRONOS_SUBMITS_PER_MINUTE", 1000, 1),
+        min_interval_seconds=_whole(environ, "CHRONOS_MIN_INTERVAL_SECONDS", 60, 1),
+        max_user_priority=_whole(environ, "CHRONOS_MAX_USER_PRIORITY", 5, 0, maximum=9),
     )
 
 

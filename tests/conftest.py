@@ -92,6 +92,17 @@ def delete_queues(prefix: str, queues: tuple[str, ...]) -> None:
         connection.close()
 
 
+# The suites submit many jobs fast, as ordinary users, with 1-second intervals and high
+# priorities: the per-user limits (H2) stay out of their way. tests/integration/
+# test_user_limits.py tests the limits themselves, with the defaults and tighter ones.
+UNLIMITED_USERS = {
+    "CHRONOS_MAX_LIVE_JOBS_PER_USER": "100000000",
+    "CHRONOS_SUBMITS_PER_MINUTE": "100000000",
+    "CHRONOS_MIN_INTERVAL_SECONDS": "1",
+    "CHRONOS_MAX_USER_PRIORITY": "9",
+}
+
+
 @pytest.fixture(scope="session")
 def settings(database_url: str, queue_prefix: str) -> Settings:
     return load_settings(
@@ -104,6 +115,7 @@ def settings(database_url: str, queue_prefix: str) -> Settings:
             # Every test client logs in from 127.0.0.1; the throttle has its own tests.
             "CHRONOS_LOGIN_ATTEMPTS_PER_MINUTE": "100000",
             "CHRONOS_SIGNUPS_PER_MINUTE": "100000",
+            **UNLIMITED_USERS,
         }
     )
 

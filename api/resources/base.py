@@ -15,6 +15,8 @@ from api.auth import CurrentUser
 from api.media import read_json
 from shared.audit import Change
 from shared.clock import Clock
+from shared.limits import UserLimits
+from shared.quotas import Quota
 from shared.repository import audit as audit_repo
 from shared.settings import Settings
 
@@ -28,6 +30,11 @@ class Resource:
         self.settings = settings
         self.engine = engine
         self.clock = clock
+        self.limits = UserLimits.of(settings)
+
+    def quota(self, user: CurrentUser) -> Quota | None:
+        """The per-user limits the caller is held to; None for an admin (exempt)."""
+        return None if user.is_admin else Quota(user.id, self.limits)
 
     @contextmanager
     def transaction(self, req: falcon.Request) -> Iterator[Connection]:

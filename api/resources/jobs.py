@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 
 from api import serialize
 from api.resources.base import Resource, current_user
-from shared import audit, lifecycle
+from shared import audit, lifecycle, limits
 from shared.errors import NotFound, ValidationError
 from shared.repository import Row
 from shared.repository import jobs as job_repo
@@ -57,6 +57,9 @@ class JobSubmit(Resource):
             shell_enabled=self.settings.enable_shell_jobs,
             queues=self.settings.queues,
         )
+        quota = self.quota(me)
+        if quota is not None:
+            limits.check_spec(spec, quota.limits, now)
         with self.transaction(req) as conn:
             view, created = lifecycle.submit(
                 conn,
@@ -65,6 +68,7 @@ class JobSubmit(Resource):
                 now=now,
                 idempotency_key=key,
                 fingerprint=fingerprint(body) if key is not None else None,
+                quota=quota,
             )
             if created:  # a replay of an earlier submit changes nothing
                 self.audit(conn, req, audit.job_created(view.job), at=now)
@@ -89,8 +93,12 @@ class JobBatch(Resource):
             )
             for index, item in enumerate(items)
         ]
+        quota = self.quota(me)
+        if quota is not None:
+            for index, spec in enumerate(specs):
+                limits.check_spec(spec, quota.limits, now, prefix=f"jobs[{index}]")
         with self.transaction(req) as conn:
-            views = lifecycle.submit_batch(conn, specs, owner_id=me.id, now=now)
+            views = lifecycle.submit_batch(conn, specs, owner_id=me.id, now=now, quota=quota)
             self.audit(conn, req, *(audit.job_created(view.job) for view in views), at=now)
         batch = schemas.JobBatch.model_construct(items=[serialize.job(view) for view in views])
         serialize.respond(resp, batch, falcon.HTTP_201)
@@ -161,8 +169,11 @@ class JobItem(Resource):
         if job is None:
             raise NotFound("job_id: no such job")
         schedule, first_due = parse_schedule(lifecycle.reschedule_body(job, body), now, prefix="")
+        quota = self.quota(current_user(req))
+        if quota is not None:
+            limits.check_schedule(schedule, quota.limits, now, prefix="")
         with self.transaction(req) as conn:
-            before = lifecycle.reschedule(conn, job_id, schedule, first_due, now)
+            before = lifecycle.reschedule(conn, job_id, schedule, first_due, now, quota=quota)
             view = lifecycle.view(conn, job_id)
             self.audit(conn, req, audit.job_rescheduled(before, view.job), at=now)
         serialize.respond(resp, serialize.job(view))
@@ -172,7 +183,7 @@ class JobItem(Resource):
     ) -> None:
         now = self.clock.now()
         with self.transaction(req) as conn:
-            run = lifecycle.trigger(conn, job_id, now)
+            run = lifecycle.trigger(conn, job_id, now, quota=self.quota(current_user(req)))
             self.audit(conn, req, audit.job_triggered(job_id, run), at=now)
         serialize.respond(resp, serialize.run(run), falcon.HTTP_202)
 

@@ -1,7 +1,9 @@
 """The dispatch path: claim, publish bookkeeping, start, heartbeat, finish, rescue, prune.
 
 Lock order, to keep clear of deadlocks: whoever waits for a lock takes the job row
-first, then its runs (the API's operations and the worker's start and finish). The
+first, then its runs (the API's operations and the worker's start and finish). An
+operation held to a user's limits (shared.quotas) locks the user's row before any job
+row, as deleting an account does. The
 scheduler's passes never wait: they lock with SKIP LOCKED and leave busy rows for the
 next pass.
 """

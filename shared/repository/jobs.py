@@ -162,6 +162,17 @@ def find_by_idempotency_key(conn: Connection, owner_id: uuid.UUID, key: str) -> 
     )
 
 
+COUNT_LIVE = text(
+    "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE owner_id = :owner AND live LIMIT :cap) AS l"
+)
+
+
+def count_live(conn: Connection, owner_id: uuid.UUID, cap: int) -> int:
+    """The owner's live jobs (not finished, not cancelled), counted up to ``cap`` at most:
+    a limit only needs to know whether it is passed, and the count stays cheap."""
+    return int(conn.scalar(COUNT_LIVE, {"owner": owner_id, "cap": cap}) or 0)
+
+
 def get_job(conn: Connection, job_id: uuid.UUID, *, lock: bool = False) -> Row | None:
     """A job; with ``lock``, its row is locked so that the scheduler skips it meanwhile."""
     suffix = " FOR UPDATE" if lock else ""

@@ -117,6 +117,16 @@ def update_user(
         raise Conflict(f"username: {changes.get('username')!r} is taken") from None
 
 
+def lock_user(conn: Connection, user_id: uuid.UUID) -> bool:
+    """Lock the account's row until the transaction ends, so that the user's submits are
+    counted one after another (shared.quotas). ``FOR NO KEY UPDATE``: inserting a job
+    that references the row (a ``FOR KEY SHARE`` check) is not blocked by it."""
+    locked = conn.execute(
+        text(f"SELECT 1 FROM users WHERE id = :id AND {LIVE} FOR NO KEY UPDATE"), {"id": user_id}
+    ).first()
+    return locked is not None
+
+
 def lock_admins(conn: Connection) -> list[uuid.UUID]:
     """Lock every admin row and return their ids, so that two admins demoting or deleting
     each other at once cannot both succeed and leave none: the second waits, and then

@@ -90,7 +90,11 @@ class ScheduleInput(NullMeansDefault):
     interval_seconds: Annotated[int | None, integer(1, MAX_INTERVAL_SECONDS, nullable=True)] = (
         Field(
             None,
-            description="A fixed interval, counted from `run_at`, independent of the wall clock.",
+            description=(
+                "A fixed interval, counted from `run_at`, independent of the wall clock. A "
+                "user who is not an admin may set no less than `CHRONOS_MIN_INTERVAL_SECONDS` "
+                "(default 60; `400`), and no `cron` or `repeat` whose occurrences come closer."
+            ),
         )
     )
     cron: Annotated[str | None, text(max_length=MAX_CRON_LENGTH, nullable=True)] = Field(
@@ -129,7 +133,11 @@ class SubmitFields(NullMeansDefault):
         ),
     )
     priority: Annotated[int, integer(0, 9, nullable=True)] = Field(
-        0, description="0 to 9, higher first."
+        0,
+        description=(
+            "0 to 9, higher first. A user who is not an admin may set at most "
+            "`CHRONOS_MAX_USER_PRIORITY` (default 5); above it gets `400`."
+        ),
     )
     schedule: ScheduleInput | None = Field(
         None, description="When the job runs. Omitted or null: once, now."

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import UNLIMITED_USERS
 from tests.e2e.client import Client
 from tests.e2e.stack import ACTIVE, VENV_BIN, Stack, tail
 from tests.e2e.waiting import wait_for
@@ -85,6 +86,7 @@ def api_url(
             "CHRONOS_API_BIND": f"127.0.0.1:{port}",
             "CHRONOS_API_WORKERS": "1",
             "CHRONOS_JWT_SECRET": "browser-secret-" + "b" * 40,
+            **UNLIMITED_USERS,
         }
     )
     stack = Stack(env, tmp_path_factory.mktemp("chronos-browser-logs"), port)

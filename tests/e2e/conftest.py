@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import sibling_database
+from tests.conftest import UNLIMITED_USERS, sibling_database
 from tests.e2e.client import Client
 from tests.e2e.smtp_sink import SmtpSink
 from tests.e2e.stack import ACTIVE, VENV_BIN, Stack, free_port, running_stack
@@ -81,6 +81,7 @@ def stack_env(e2e_database_url: str, queue_prefix: str, smtp_sink: SmtpSink) -> 
             "CHRONOS_SMTP_URL": smtp_sink.url,
             # Every test client signs up from 127.0.0.1; the throttle has its own tests.
             "CHRONOS_SIGNUPS_PER_MINUTE": "100000",
+            **UNLIMITED_USERS,
         }
     )
     return env

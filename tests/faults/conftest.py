@@ -26,7 +26,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from shared.db import make_engine
-from tests.conftest import sibling_database
+from tests.conftest import UNLIMITED_USERS, sibling_database
 from tests.e2e.client import Client, rfc3339
 from tests.e2e.stack import ACTIVE, VENV_BIN, Process, Stack, free_port, running_stack
 from tests.e2e.target import Target
@@ -106,6 +106,7 @@ def faults_env(faults_database_url: str, queue_prefix: str) -> dict[str, str]:
             "CHRONOS_QUEUES": "default,limited,paused",
             # Misbehaving job types, for the poison-job tests.
             "CHRONOS_JOB_MODULES": "tests.faults.poison_jobs",
+            **UNLIMITED_USERS,
         }
     )
     return env

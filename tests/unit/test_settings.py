@@ -100,6 +100,10 @@ def test_every_variable_is_read() -> None:
             "CHRONOS_SMTP_FROM": "jobs@operator.example",
             "CHRONOS_EMAIL_MAX_RECIPIENTS": "10",
             "CHRONOS_EMAIL_PER_MINUTE": "30",
+            "CHRONOS_MAX_LIVE_JOBS_PER_USER": "50",
+            "CHRONOS_SUBMITS_PER_MINUTE": "20",
+            "CHRONOS_MIN_INTERVAL_SECONDS": "300",
+            "CHRONOS_MAX_USER_PRIORITY": "4",
         }
     )
 
@@ -125,8 +129,39 @@ def test_every_variable_is_read() -> None:
         smtp_from="jobs@operator.example",
         email_max_recipients=10,
         email_per_minute=30,
+        max_live_jobs_per_user=50,
+        submits_per_minute=20,
+        min_interval_seconds=300,
+        max_user_priority=4,
     )
     assert settings.production is True
+
+
+def test_the_per_user_limits_default_to_safe_values() -> None:
+    """H2: on by default; a deployment that wants more says so."""
+    settings = load_quietly({})
+    assert settings.max_live_jobs_per_user == 10000
+    assert settings.submits_per_minute == 1000
+    assert settings.min_interval_seconds == 60
+    assert settings.max_user_priority == 5
+
+
+@pytest.mark.parametrize(
+    ("variable", "raw"),
+    [
+        ("CHRONOS_MAX_LIVE_JOBS_PER_USER", "0"),
+        ("CHRONOS_MAX_LIVE_JOBS_PER_USER", "12.5"),
+        ("CHRONOS_SUBMITS_PER_MINUTE", "-1"),
+        ("CHRONOS_SUBMITS_PER_MINUTE", "lots"),
+        ("CHRONOS_MIN_INTERVAL_SECONDS", "0"),
+        ("CHRONOS_MIN_INTERVAL_SECONDS", "inf"),
+        ("CHRONOS_MAX_USER_PRIORITY", "10"),
+        ("CHRONOS_MAX_USER_PRIORITY", "-1"),
+        ("CHRONOS_MAX_USER_PRIORITY", "4.5"),
+    ],
+)
+def test_a_bad_per_user_limit_names_its_variable(variable: str, raw: str) -> None:
+    assert_settings_error({variable: raw}, variable)
 
 
 def test_http_ports_default_to_80_and_443_in_production_and_any_in_development() -> None:
