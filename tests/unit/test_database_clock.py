@@ -59,3 +59,23 @@ def test_a_resync_that_reads_earlier_never_moves_time_back() -> None:
     started = clock.now()  # the first reading: DB_TIME
     finished = clock.now()  # resynced to 200 ms earlier
     assert finished >= started
+
+
+def test_the_reading_with_the_shortest_round_trip_is_kept(monkeypatch) -> None:
+    """The first reading also connects (0.9 s here): taken alone, it would put the clock
+    0.45 s off. The quick second one sets it to within its own 5 ms round trip."""
+    ticks = [0.0]
+    monkeypatch.setattr("shared.clock.time.monotonic", lambda: ticks[0])
+    durations = iter([(0.9, 0.1), (0.005, 0.005), (0.02, 0.02)])  # (connect+wait, answer)
+
+    def read() -> datetime:
+        until_read, after_read = next(durations)
+        ticks[0] += until_read
+        moment = DB_TIME + timedelta(seconds=ticks[0])  # the database's time is the ticks
+        ticks[0] += after_read
+        return moment
+
+    clock = DatabaseClock(read, FixedClock(DB_TIME))
+    clock.now()
+    error = clock.now_at(2.0) - (DB_TIME + timedelta(seconds=2.0))
+    assert abs(error) <= timedelta(milliseconds=5), error
