@@ -98,7 +98,7 @@ class Dispatcher:
     def claim(self) -> tuple[list[Outgoing], int]:
         now = self.clock.now()
         with self.engine.begin() as conn:
-            held = claim_repo.hold_limited_queues(conn)
+            held = claim_repo.hold_queues(conn, bounded=self.settings.queue_backlog > 0)
             self.plan = claim_repo.due_groups(
                 conn,
                 now,

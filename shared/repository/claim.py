@@ -1,9 +1,11 @@
 """The fair claim: due runs, queue by queue and in turns by owner, within each queue's
 budget. Three statements in the claim's transaction:
 
-1. :func:`hold_limited_queues` locks the rows of the queues with a concurrency limit
-   (SKIP LOCKED). A limited queue whose row another scheduler holds gets no runs from
-   this claim, so two schedulers can never both take a queue's last slot.
+1. :func:`hold_queues` locks the rows of the queues with a concurrency limit, and of
+   every queue while the dispatch backlog is bounded (SKIP LOCKED). A queue whose row
+   another scheduler holds gets no runs from this claim, so two schedulers can never both
+   take a queue's last slot, nor both fill its backlog. (A queue with no row, one added to
+   CHRONOS_QUEUES since the schedulers started, is unlimited and not locked.)
 2. :func:`due_groups`, after that lock and so in a snapshot that sees what the other
    scheduler committed, skips through ``ix_runs_fair_due`` from one (queue, owner,
    priority) group of pending runs to the next, reading each group's earliest due time,
@@ -33,15 +35,17 @@ from sqlalchemy import Connection, text
 from shared.repository import Row
 from shared.repository.runs import NOTIFY_CHANNEL
 
-HOLD_LIMITED = text(
-    "SELECT name FROM queues WHERE concurrency IS NOT NULL AND NOT paused "
+HOLD_QUEUES = text(
+    "SELECT name FROM queues WHERE NOT paused AND (concurrency IS NOT NULL OR :bounded) "
     "ORDER BY name FOR UPDATE SKIP LOCKED"
 )
 
 
-def hold_limited_queues(conn: Connection) -> list[str]:
-    """Lock the limited queues' rows that no other transaction holds, until commit."""
-    return list(conn.scalars(HOLD_LIMITED))
+def hold_queues(conn: Connection, *, bounded: bool) -> list[str]:
+    """Lock, until commit, the rows of the queues whose room this claim must count alone:
+    those with a concurrency limit, and every queue while the backlog is ``bounded``.
+    A queue whose row another scheduler holds gets nothing from this claim."""
+    return list(conn.scalars(HOLD_QUEUES, {"bounded": bounded}))
 
 
 DUE_GROUPS = text(
@@ -84,8 +88,9 @@ DUE_GROUPS = text(
     budget AS (
         SELECT d.queue, greatest(0, least(
             :limit,
-            CASE WHEN q.concurrency IS NULL THEN :limit
-                 WHEN NOT q.name = ANY(CAST(:held AS text[])) THEN 0
+            CASE WHEN q.name IS NOT NULL AND NOT q.name = ANY(CAST(:held AS text[]))
+                      AND (q.concurrency IS NOT NULL OR :backlog > 0) THEN 0
+                 WHEN q.concurrency IS NULL THEN :limit
                  ELSE q.concurrency - coalesce(b.busy, 0) END,
             CASE WHEN :backlog > 0 THEN :backlog - coalesce(b.waiting, 0) ELSE :limit END
         )) AS slots,

@@ -158,7 +158,7 @@ def test_two_schedulers_cannot_both_take_a_queues_last_slot(world: World) -> Non
     first, second = world.dispatcher(), world.dispatcher()
     with world.engine.begin() as conn:
         # Another scheduler's claim holds the queue: this one leaves the queue alone.
-        assert claim_repo.hold_limited_queues(conn) == [world.queue]
+        assert world.queue in claim_repo.hold_queues(conn, bounded=False)
         assert second.run_once().claimed == 0
     assert first.run_once().claimed == 1
     assert second.run_once().claimed == 0
@@ -176,6 +176,19 @@ def test_the_backlog_bound_keeps_runs_pending_until_workers_start_some(world: Wo
     for run_id in [row["id"] for row in queued_runs(world)][:4]:
         world.start_run(run_id)
     assert dispatcher.run_once().claimed == 4, "started runs leave the backlog"
+
+
+def test_two_schedulers_cannot_both_fill_a_queues_backlog(world: World) -> None:
+    flood(world, world.owner_id, 30)
+    set_queue(world, paused=False)  # the queue's row, as the scheduler's start writes it
+    bounded = dataclasses.replace(world.settings, queue_backlog=10)
+    first, second = world.dispatcher(settings=bounded), world.dispatcher(settings=bounded)
+    with world.engine.begin() as conn:
+        assert world.queue in claim_repo.hold_queues(conn, bounded=True)
+        assert second.run_once().claimed == 0, "the other scheduler is filling it"
+    assert first.run_once().claimed == 10
+    assert second.run_once().claimed == 0
+    assert count_state(world, "queued") == 10
 
 
 # Turns by owner
@@ -223,7 +236,7 @@ def test_the_claim_reads_only_its_batch_not_the_whole_due_set(
     batch = 500
     with world.engine.connect() as conn:
         conn.execute(text("ANALYZE runs"))
-        held = claim_repo.hold_limited_queues(conn)
+        held = claim_repo.hold_queues(conn, bounded=False)
         plan = claim_repo.due_groups(conn, world.now, held=held, limit=batch, backlog=0)
         chosen = plan.claimable
         params = {
