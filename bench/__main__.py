@@ -29,6 +29,8 @@ from bench import (
     c4_api,
     c5_scale,
     c6_celery,
+    c7_fairness,
+    c8_concurrency,
     l1_publish,
     l2_worker,
     p1_prune,
@@ -43,8 +45,11 @@ from bench.report import (
     at_least,
     at_least_times,
     at_most,
+    at_most_times,
     build_row,
+    exactly,
     render_table,
+    versus,
     versus_chronos,
     write_json,
 )
@@ -60,6 +65,8 @@ BENCHMARKS: list[Benchmark] = [
     c1_dispatch.BENCHMARK,
     c2_end_to_end.BENCHMARK,
     c3_lag.BENCHMARK,
+    c7_fairness.BENCHMARK,
+    c8_concurrency.BENCHMARK,
     c4_api.BENCHMARK,
     c6_celery.BENCHMARK,
     p1_prune.BENCHMARK,
@@ -77,17 +84,31 @@ ROWS: list[RowSpec] = [
         "C1 dispatch, in-process loop",
         at_least_times(0.5, "l1_batched", "L1 batched", "/s"),
     ),
+    RowSpec(
+        "c1_bounded",
+        "C1 dispatch, backlog bound on",
+        at_least_times(0.5, "l1_batched", "L1 batched", "/s"),
+    ),
     RowSpec("c2", "C2 end to end", at_least_times(1.0, "l2", "L2", "/s")),
     RowSpec("c3_50_p50", "C3 lag 50/s p50", at_most(10, "<= 10 ms")),
     RowSpec("c3_50_p99", "C3 lag 50/s p99", at_most(50, "<= 50 ms")),
     RowSpec("c3_500_p50", "C3 lag 500/s p50"),
     RowSpec("c3_500_p99", "C3 lag 500/s p99", at_most(250, "<= 250 ms")),
+    RowSpec("c7_b_alone", "C7 owner B alone, lag p99", is_limit=True),
+    RowSpec(
+        "c7_b_p99", "C7 B behind A's burst, p99", at_most_times(2, "c7_b_alone", "B alone", "ms")
+    ),
+    RowSpec("c7_a_alone", "C7 owner A alone", is_limit=True),
+    RowSpec("c7_a", "C7 A's burst with B's runs", versus("c7_a_alone", "A alone", "/s")),
+    RowSpec("c8_max", "C8 limit 4, most running", exactly(4, "== 4 (the limit)")),
+    RowSpec("c8_rate", "C8 limit 4, throughput", at_least(64, ">= 0.8 x 4/0.05 s (64/s)")),
     RowSpec("c4_submit", "C4 POST /jobs/submit", at_least(1000, ">= 1,000/s")),
     RowSpec("c4_p99", "C4 submit p99 (16 clients)", at_most(50, "<= 50 ms")),
     RowSpec("c4_batch", "C4 POST /jobs/batch jobs", at_least(10_000, ">= 10,000/s")),
     RowSpec("c5_claim_small", "C5 claim, 10k future runs"),
     RowSpec("c5_claim_large", "C5 claim, 1M future runs"),
     RowSpec("c5_ratio", "C5 claim ratio large/small", at_most(2, "<= 2x")),
+    RowSpec("c5_claim_owners", "C5 claim, 1M due, 1k owners"),
     RowSpec("c5_rss", "C5 scheduler peak RSS", at_most(150, "<= 150 MB")),
     RowSpec("p1_prune", "P1 prune, finished runs", at_least(10_000, ">= 10,000/s")),
     RowSpec("c6_c2", "C6 Celery C2 end to end", versus_chronos("c2", "/s", True)),
@@ -108,6 +129,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--only",
         default="",
         help="comma-separated benchmarks to run: " + ",".join(b.name for b in BENCHMARKS),
+    )
+    parser.add_argument(
+        "--backlog",
+        type=int,
+        default=None,
+        help="CHRONOS_QUEUE_BACKLOG for the processes it starts (default: the setting's own)",
     )
     return parser.parse_args(argv)
 
@@ -177,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)  # even where a launcher set it to be ignored
     command = "python -m bench " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
-    ctx = BenchContext(QUICK if args.quick else FULL, quick=args.quick)
+    ctx = BenchContext(QUICK if args.quick else FULL, quick=args.quick, queue_backlog=args.backlog)
     budget = QUICK_BUDGET_SECONDS if args.quick else FULL_BUDGET_SECONDS
     started = time.monotonic()
     started_at = datetime.now(UTC)

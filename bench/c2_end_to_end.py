@@ -9,12 +9,27 @@ per run, so C2 at or near L2 means that bookkeeping is nearly free.
 
 from __future__ import annotations
 
+from sqlalchemy import text
+
 from bench import workload
 from bench.benchmark import Benchmark
 from bench.context import BenchContext
 from bench.procs import wait_for
 from bench.report import Figure
 from bench.stack import WORKER_PROCESSES, WORKER_STACK, WORKER_THREADS
+
+# Every run of one claim has the claim's ``now`` as its queued_at.
+CLAIM_SIZES = text(
+    "SELECT count(*) AS claims, percentile_cont(0.5) WITHIN GROUP (ORDER BY n) AS median "
+    "FROM (SELECT count(*) AS n FROM runs WHERE queued_at IS NOT NULL GROUP BY queued_at) AS c"
+)
+
+
+def claim_sizes(ctx: BenchContext) -> str:
+    """How many claims took the burst, and their median size."""
+    with ctx.engine.connect() as conn:
+        row = conn.execute(CLAIM_SIZES).one()
+    return f"{row.claims} claims of median {row.median:.0f} runs"
 
 
 def measure(ctx: BenchContext) -> dict[str, Figure]:
@@ -36,12 +51,18 @@ def measure(ctx: BenchContext) -> dict[str, Figure]:
     published = (workload.latest(ctx.engine, "published_at") - burst.first_due).total_seconds()
     note = (
         f"{count:,} noop jobs due at once, {WORKER_PROCESSES} procs x {WORKER_THREADS} "
-        f"threads, {seconds:.1f} s (all published after {published:.1f} s)"
+        f"threads, {seconds:.1f} s (all published after {published:.1f} s; "
+        f"{claim_sizes(ctx)}, backlog {backlog_shown(ctx)})"
     )
     if burst.late:
         note += " (insert overran the due time)"
     ctx.reset_tables()
     return {"c2": Figure(count / seconds, "/s", note)}
+
+
+def backlog_shown(ctx: BenchContext) -> str:
+    bound = ctx.settings.queue_backlog
+    return "off" if bound == 0 else f"{bound:,}"
 
 
 BENCHMARK = Benchmark("C2", {"c2": "/s"}, measure, uses_worker_stack=True)

@@ -50,6 +50,8 @@ class BenchContext:
     server_url: str = ""
     broker_url: str = ""
     log_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="chronos-bench-")))
+    # CHRONOS_QUEUE_BACKLOG for every child (``--backlog``); None: the setting's default.
+    queue_backlog: int | None = None
     queues: set[str] = field(default_factory=set)
     exchanges: set[str] = field(default_factory=set)
     _engine: Engine | None = None
@@ -95,6 +97,8 @@ class BenchContext:
                 "CHRONOS_MAX_USER_PRIORITY": "9",
             }
         )
+        if self.queue_backlog is not None:
+            env["CHRONOS_QUEUE_BACKLOG"] = str(self.queue_backlog)
         env.update(extra)
         return env
 

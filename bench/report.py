@@ -29,6 +29,8 @@ class Goal:
     target: float | None  # None: the figure it depends on was not measured
     higher_is_better: bool
     comparison: str = ""  # "Chronos"/"Celery" wording for the side-by-side rows
+    judged: bool = True  # False: a reference to compare with (ratio shown, no verdict)
+    exact: bool = False  # met only when the figure equals the target
 
 
 Figures = Mapping[str, Figure]
@@ -48,12 +50,38 @@ def at_most(target: float, text: str) -> GoalOf:
     return lambda figures: Goal(text, target, higher_is_better=False)
 
 
-def at_least_times(factor: float, key: str, name: str, unit: str) -> GoalOf:
+def _times(factor: float, key: str, name: str, unit: str, higher_is_better: bool) -> GoalOf:
+    """``factor`` times another figure of the same run, at least or at most."""
+    sign = ">=" if higher_is_better else "<="
+
     def goal(figures: Figures) -> Goal:
         base = _value(figures, key)
         target = None if base is None else factor * base
         shown = "not measured" if target is None else format_value(target, unit)
-        return Goal(f">= {factor:g} x {name} ({shown})", target, higher_is_better=True)
+        return Goal(f"{sign} {factor:g} x {name} ({shown})", target, higher_is_better)
+
+    return goal
+
+
+def at_least_times(factor: float, key: str, name: str, unit: str) -> GoalOf:
+    return _times(factor, key, name, unit, higher_is_better=True)
+
+
+def at_most_times(factor: float, key: str, name: str, unit: str) -> GoalOf:
+    return _times(factor, key, name, unit, higher_is_better=False)
+
+
+def exactly(target: float, text: str) -> GoalOf:
+    return lambda figures: Goal(text, target, higher_is_better=True, exact=True)
+
+
+def versus(key: str, name: str, unit: str) -> GoalOf:
+    """Another figure of the same run to compare with, without a verdict."""
+
+    def goal(figures: Figures) -> Goal:
+        base = _value(figures, key)
+        shown = "not measured" if base is None else format_value(base, unit)
+        return Goal(f"vs {name} ({shown})", base, higher_is_better=True, judged=False)
 
     return goal
 
@@ -117,10 +145,15 @@ def build_row(spec: RowSpec, figures: Figures) -> Row:
     if figure.value is not None and goal is not None and goal.target:
         ratio_value = figure.value / goal.target
         ratio = f"{ratio_value:.2f}"
-        met = (figure.value >= goal.target) == goal.higher_is_better or (
-            figure.value == goal.target
-        )
-        if goal.comparison:
+        if goal.exact:
+            met = figure.value == goal.target
+        else:
+            met = (figure.value >= goal.target) == goal.higher_is_better or (
+                figure.value == goal.target
+            )
+        if not goal.judged:
+            met = None
+        elif goal.comparison:
             verdict = "Chronos ahead" if met else "Celery ahead"
         else:
             verdict = "met" if met else "MISSED"

@@ -21,9 +21,15 @@ class Sizes:
     c5_small_future: int
     c5_large_future: int
     c5_due: int
+    c5_owners: int  # owners with due runs, for the many-owners claim
+    c5_owner_due: int  # due runs of each of them
     c5_rss_runs: int
     c5_tries: int
     c6_burst: int
+    c7_a_runs: int  # owner A's burst
+    c7_b_runs: int  # owner B's few runs, due at the same instant
+    c7_repeats: int
+    c8_runs: int  # sleep runs of 0.05 s in a queue limited to 4
     p1_runs: int  # finished runs past retention, for the pruner
     # Seconds between inserting a workload and its first due time.
     lead_seconds: float
@@ -46,9 +52,15 @@ FULL = Sizes(
     c5_small_future=10_000,
     c5_large_future=1_000_000,
     c5_due=500,
+    c5_owners=1_000,
+    c5_owner_due=1_000,
     c5_rss_runs=100_000,
     c5_tries=7,
     c6_burst=3_000,
+    c7_a_runs=20_000,
+    c7_b_runs=20,
+    c7_repeats=3,
+    c8_runs=500,
     p1_runs=200_000,
     lead_seconds=2.0,
     patience_seconds=180.0,
@@ -69,9 +81,15 @@ QUICK = Sizes(
     c5_small_future=10_000,
     c5_large_future=30_000,
     c5_due=500,
+    c5_owners=100,
+    c5_owner_due=100,
     c5_rss_runs=2_000,
     c5_tries=3,
     c6_burst=300,
+    c7_a_runs=1_000,
+    c7_b_runs=20,
+    c7_repeats=1,
+    c8_runs=40,
     p1_runs=20_000,
     lead_seconds=0.4,
     patience_seconds=60.0,

@@ -22,13 +22,18 @@ def python() -> str:
     return venv_tool("python")
 
 
-def start_scheduler(ctx: BenchContext, name: str = "scheduler") -> Child:
+def start_scheduler(
+    ctx: BenchContext, name: str = "scheduler", *, backlog: int | None = None
+) -> Child:
+    """``backlog``: its CHRONOS_QUEUE_BACKLOG, if not the run's (``--backlog``)."""
     # Its own metrics port, on loopback: another scheduler (or another engineer's bench
     # run) may hold 9192.
     env = ctx.child_env(
         CHRONOS_SCHEDULER_METRICS_HOST="127.0.0.1",
         CHRONOS_SCHEDULER_METRICS_PORT=str(free_port()),
     )
+    if backlog is not None:
+        env["CHRONOS_QUEUE_BACKLOG"] = str(backlog)
     return spawn(name, [python(), "-m", "scheduler"], env, ctx.log_dir)
 
 

@@ -21,15 +21,16 @@ INSERT_JOBS_AND_RUNS = text(
                           timezone, status, run_count, max_attempts, retry_backoff_seconds,
                           timeout_seconds, misfire_policy, overlap_policy, created_at,
                           updated_at)
-        SELECT gen_random_uuid(), :owner, 'bench-' || g, 'noop', '{}'::jsonb, 'default', 0,
-               CAST(:first_due AS timestamptz) + g * CAST(:spacing AS interval),
+        SELECT gen_random_uuid(), :owner, 'bench-' || g, :type, CAST(:payload AS jsonb),
+               :queue, 0, CAST(:first_due AS timestamptz) + g * CAST(:spacing AS interval),
                'UTC', 'scheduled', 0, 1, 0, 60, 'run_once', 'forbid', now(), now()
         FROM generate_series(0, :count - 1) AS g
-        RETURNING id, run_at
+        RETURNING id, run_at, queue, owner_id
     )
-    INSERT INTO runs (id, job_id, attempt, origin, priority, scheduled_for, due_at, state,
-                      created_at)
-    SELECT gen_random_uuid(), id, 1, 'schedule', 0, run_at, run_at, 'pending', now()
+    INSERT INTO runs (id, job_id, queue, owner_id, attempt, origin, priority, scheduled_for,
+                      due_at, state, created_at)
+    SELECT gen_random_uuid(), id, queue, owner_id, 1, 'schedule', 0, run_at, run_at,
+           'pending', now()
     FROM new_jobs
     """
 )
@@ -51,14 +52,49 @@ INSERT_FUTURE_FILLER = text(
     ), numbered AS (
         SELECT id, row_number() OVER () - 1 AS n FROM filler_jobs
     )
-    INSERT INTO runs (id, job_id, attempt, origin, priority, scheduled_for, due_at, state,
-                      created_at)
-    SELECT gen_random_uuid(), numbered.id, 1, 'schedule', 0, due, due, 'pending', now()
+    INSERT INTO runs (id, job_id, queue, owner_id, attempt, origin, priority, scheduled_for,
+                      due_at, state, created_at)
+    SELECT gen_random_uuid(), numbered.id, 'default', :owner, 1, 'schedule', 0, due, due,
+           'pending', now()
     FROM numbered
     CROSS JOIN LATERAL (
         SELECT CAST(:first_due AS timestamptz)
                + (numbered.n * :per_job + k) * interval '1 second' AS due
         FROM generate_series(0, :per_job - 1) AS k
+    ) AS occurrence
+    """
+)
+
+
+# C5's many owners: ``owners`` users with one job each, and ``per_owner`` pending runs
+# of that job due one millisecond apart, the latest at ``:last_due``.
+INSERT_OWNERS_DUE = text(
+    """
+    WITH owners AS (
+        INSERT INTO users (id, username, password_hash, role, created_at, updated_at)
+        SELECT gen_random_uuid(), 'bench-' || :tag || '-' || g, 'not-a-login', 'user',
+               now(), now()
+        FROM generate_series(1, :owners) AS g
+        RETURNING id
+    ), owner_jobs AS (
+        INSERT INTO jobs (id, owner_id, name, type, payload, queue, priority, run_at,
+                          timezone, status, run_count, max_attempts, retry_backoff_seconds,
+                          timeout_seconds, misfire_policy, overlap_policy, created_at,
+                          updated_at)
+        SELECT gen_random_uuid(), id, 'due-filler', 'noop', '{}'::jsonb, 'default', 0,
+               CAST(:last_due AS timestamptz), 'UTC', 'scheduled', 0, 1, 0, 60,
+               'run_once', 'forbid', now(), now()
+        FROM owners
+        RETURNING id, owner_id
+    )
+    INSERT INTO runs (id, job_id, queue, owner_id, attempt, origin, priority, scheduled_for,
+                      due_at, state, created_at)
+    SELECT gen_random_uuid(), owner_jobs.id, 'default', owner_jobs.owner_id, 1, 'schedule',
+           0, due, due, 'pending', now()
+    FROM owner_jobs
+    CROSS JOIN LATERAL (
+        SELECT CAST(:last_due AS timestamptz) - k * interval '1 millisecond' AS due
+        FROM generate_series(0, :per_owner - 1) AS k
     ) AS occurrence
     """
 )
@@ -82,9 +118,18 @@ def create_owner(engine: Engine) -> uuid.UUID:
 
 
 def insert_runs(
-    conn: Connection, owner: uuid.UUID, first_due: datetime, count: int, spacing: float = 0.0
+    conn: Connection,
+    owner: uuid.UUID,
+    first_due: datetime,
+    count: int,
+    spacing: float = 0.0,
+    *,
+    job_type: str = "noop",
+    payload: str = "{}",
+    queue: str = "default",
 ) -> None:
-    """``count`` noop jobs with one pending run each, due ``spacing`` seconds apart."""
+    """``count`` jobs (noop unless told) with one pending run each, due ``spacing``
+    seconds apart."""
     conn.execute(
         INSERT_JOBS_AND_RUNS,
         {
@@ -92,6 +137,22 @@ def insert_runs(
             "first_due": first_due,
             "count": count,
             "spacing": timedelta(seconds=spacing),
+            "type": job_type,
+            "payload": payload,
+            "queue": queue,
+        },
+    )
+
+
+def insert_owners_due(conn: Connection, owners: int, per_owner: int, last_due: datetime) -> None:
+    """``owners`` new users, each with ``per_owner`` pending runs due by ``last_due``."""
+    conn.execute(
+        INSERT_OWNERS_DUE,
+        {
+            "owners": owners,
+            "per_owner": per_owner,
+            "last_due": last_due,
+            "tag": uuid.uuid4().hex[:8],
         },
     )
 
@@ -152,19 +213,23 @@ PHASES = (
 )
 
 
-def phase_split(engine: Engine, fraction: float) -> str:
+def phase_split(engine: Engine, fraction: float, owner: uuid.UUID | None = None) -> str:
     """Where the lag goes, in ms: the given percentile of each phase of the started runs.
     wake: due time to the start of the claim that took the run (``queued_at``); dispatch:
     that claim's transaction, the confirmed publish and the mark (``published_at``);
     deliver: from the mark to a worker's start (below 0 when a worker starts the run
-    before the scheduler has marked it published)."""
+    before the scheduler has marked it published). Of one owner's runs if given."""
     columns = ", ".join(
         f"percentile_cont({fraction}) WITHIN GROUP (ORDER BY extract(epoch FROM {span}))"
         for _, span in PHASES
     )
     with engine.connect() as conn:
         row = conn.execute(
-            text(f"SELECT {columns} FROM runs WHERE started_at IS NOT NULL")  # noqa: S608
+            text(
+                f"SELECT {columns} FROM runs WHERE started_at IS NOT NULL"  # noqa: S608
+                " AND (CAST(:owner AS uuid) IS NULL OR owner_id = :owner)"
+            ),
+            {"owner": owner},
         ).one()
     parts = [
         f"{name} {round(float(value) * 1000)}"
@@ -208,8 +273,22 @@ class Burst:
 def insert_burst(
     engine: Engine, owner: uuid.UUID, count: int, lead: float, spacing: float = 0.0
 ) -> Burst:
+    return insert_burst_of(engine, owner, count, lead, spacing)
+
+
+def insert_burst_of(
+    engine: Engine,
+    owner: uuid.UUID,
+    count: int,
+    lead: float,
+    spacing: float = 0.0,
+    *,
+    job_type: str = "noop",
+    payload: str = "{}",
+) -> Burst:
+    """:func:`insert_burst` of jobs of another type."""
     first_due = now_utc() + timedelta(seconds=lead)
     with engine.begin() as conn:
-        insert_runs(conn, owner, first_due, count, spacing)
+        insert_runs(conn, owner, first_due, count, spacing, job_type=job_type, payload=payload)
         notify_scheduler(conn, first_due)
     return Burst(first_due, count, now_utc())
