@@ -1,7 +1,7 @@
 """C5, scale: does the scheduler stay fast and small as the ``runs`` table grows?
 
 - Claim time: one claim of up to 500 due runs as the dispatcher makes it (the fair claim
-  of ``shared.repository.claim``: ``hold_limited_queues``, ``due_groups`` and
+  of ``shared.repository.claim``: ``hold_queues``, ``due_groups`` and
   ``claim_groups`` in one transaction), rolled back, with a fixed 500 due runs and first
   10,000 then 1,000,000 future pending runs in the table; median of several tries.
   The due index (``queue, owner_id, priority, due_at`` where pending) should make the
@@ -53,7 +53,7 @@ def claim_ms(ctx: BenchContext, tries: int, due: int) -> float:
             try:
                 started = time.perf_counter()
                 now = workload.now_utc()
-                held = claim_repo.hold_limited_queues(conn)
+                held = claim_repo.hold_queues(conn, bounded=backlog > 0)
                 plan = claim_repo.due_groups(
                     conn, now, held=held, limit=CLAIM_LIMIT, backlog=backlog
                 )
