@@ -88,14 +88,16 @@ class Dispatcher:
         published = self.publish(queued)
         return DispatchResult(claimed=len(queued) + skipped, skipped=skipped, published=published)
 
-    def claim_committed(self) -> tuple[list[Outgoing], int]:
+    def claim_committed(self, limit: int | None = None) -> tuple[list[Outgoing], int]:
         """Step 1 alone (the scheduler overlaps it with the previous batch's publish)."""
-        queued, skipped = self.claim()
+        queued, skipped = self.claim(limit)
         if self.after_claim is not None and queued:
             self.after_claim(queued)
         return queued, skipped
 
-    def claim(self) -> tuple[list[Outgoing], int]:
+    def claim(self, limit: int | None = None) -> tuple[list[Outgoing], int]:
+        """Step 1: claim up to ``limit`` due runs (the batch size by default)."""
+        limit = self.batch_size if limit is None else limit
         now = self.clock.now()
         with self.engine.begin() as conn:
             held = claim_repo.hold_queues(conn, bounded=self.settings.queue_backlog > 0)
@@ -103,10 +105,10 @@ class Dispatcher:
                 conn,
                 now,
                 held=held,
-                limit=self.batch_size,
+                limit=limit,
                 backlog=self.settings.queue_backlog,
             )
-            rows = claim_repo.claim_groups(conn, self.plan, now, self.batch_size)
+            rows = claim_repo.claim_groups(conn, self.plan, now, limit)
             if not rows:
                 return [], 0
             live = Counter(self._live_runs(conn, rows))

@@ -59,6 +59,8 @@ FULL_QUEUE_POLL = 0.02
 # Runs due in a queue at its concurrency limit: a finished run's NOTIFY usually wakes the
 # scheduler first; this covers a slot freed otherwise (a queued run cancelled, a lost one).
 LIMITED_QUEUE_POLL = 0.25
+# The first claim of each pass; the next ones take whole batches.
+FIRST_BATCH = 100
 # Batches sent but not yet marked published before the claiming waits.
 MARKS_IN_FLIGHT = 2
 
@@ -210,9 +212,12 @@ class Scheduler:
         sending: Future[Future[int]] | None = None
         marking: deque[Future[int]] = deque()
         batch_size = self.dispatcher.batch_size
+        # The first claim of a pass is small: the runs that just fell due (another
+        # owner's among a flood's, in turns) go out after a claim of 100, not of 500.
+        limit = min(FIRST_BATCH, batch_size)
         try:
             while not self.stopping.is_set():
-                queued, skipped = self.dispatcher.claim_committed()
+                queued, skipped = self.dispatcher.claim_committed(limit)
                 result.claimed += len(queued) + skipped
                 result.skipped += skipped
                 if sending is not None:
@@ -223,13 +228,14 @@ class Scheduler:
                 if queued:
                     sending = self._publishing.submit(self._send, queued)
                 claimed = len(queued) + skipped
-                if claimed == 0 or (self.dispatcher.plan.full and claimed < batch_size):
+                if claimed == 0 or (self.dispatcher.plan.full and claimed < limit):
                     # A short batch goes on: it may be one owner's fair share, with more
                     # of its runs due behind it. One cut short by a full queue waits for
                     # a slot to free (seconds_until_next_due).
                     break
                 if self.dispatcher.broker_failed:
                     break  # the circuit breaker opens: no more claims it can't publish
+                limit = batch_size
         finally:
             if sending is not None:
                 marking.append(sending.result())

@@ -11,7 +11,7 @@ budget. Three statements in the claim's transaction:
    priority) group of pending runs to the next, reading each group's earliest due time,
    and tells each queue's budget: nothing for a paused queue, and never more than its
    concurrency limit minus its queued and running runs, or the dispatch backlog minus
-   its queued runs.
+   its queued runs (and nothing until half the backlog has been started).
 3. :func:`claim_groups` takes up to a quota of due runs from each due group (one short
    range scan each, FOR UPDATE SKIP LOCKED), orders them by turn (an owner's first run,
    then everyone's second, ...), then priority and due time, keeps each queue within its
@@ -92,10 +92,15 @@ DUE_GROUPS = text(
                       AND (q.concurrency IS NOT NULL OR :backlog > 0) THEN 0
                  WHEN q.concurrency IS NULL THEN :limit
                  ELSE q.concurrency - coalesce(b.busy, 0) END,
-            CASE WHEN :backlog > 0 THEN :backlog - coalesce(b.waiting, 0) ELSE :limit END
+            CASE WHEN :backlog = 0 THEN :limit
+                 -- Refilled once half has drained: a few claims of hundreds of runs, not
+                 -- one claim every poll of the few the workers started meanwhile.
+                 WHEN coalesce(b.waiting, 0) > :backlog / 2 THEN 0
+                 ELSE :backlog - coalesce(b.waiting, 0) END
         )) AS slots,
-        CASE WHEN :backlog > 0 THEN :backlog - coalesce(b.waiting, 0) ELSE :limit END
-            AS backlog_room
+        CASE WHEN :backlog = 0 THEN :limit
+             WHEN coalesce(b.waiting, 0) > :backlog / 2 THEN 0
+             ELSE :backlog - coalesce(b.waiting, 0) END AS backlog_room
         FROM (SELECT DISTINCT queue FROM live) AS d
         LEFT JOIN queues AS q ON q.name = d.queue
         LEFT JOIN busy AS b ON b.queue = d.queue

@@ -29,10 +29,10 @@ def test_an_unexpected_exception_in_a_pass_does_not_end_the_loop(
     claim = scheduler.dispatcher.claim_committed
     failures = [ValueError("a row no pass can plan")]
 
-    def failing_once() -> tuple[list[Outgoing], int]:
+    def failing_once(limit: int | None = None) -> tuple[list[Outgoing], int]:
         if failures:
             raise failures.pop()
-        return claim()
+        return claim(limit)
 
     scheduler.dispatcher.claim_committed = failing_once  # type: ignore[method-assign]
     loop = threading.Thread(target=scheduler.run, name="scheduler-under-test")
