@@ -64,6 +64,40 @@ def set_limit(ctx: BenchContext, concurrency: int | None) -> None:
         )
 
 
+PHASES = text(
+    """
+    WITH timed AS (
+        SELECT queued_at, started_at, finished_at,
+            (SELECT max(f.finished_at) FROM runs AS f WHERE f.queue = r.queue
+             AND f.finished_at <= r.queued_at) AS freed_at
+        FROM runs AS r WHERE r.queue = :queue AND r.finished_at IS NOT NULL
+    )
+    SELECT
+        percentile_cont(0.5) WITHIN GROUP (ORDER BY queued_at - freed_at) AS to_claim,
+        percentile_cont(0.5) WITHIN GROUP (ORDER BY started_at - queued_at) AS to_start,
+        percentile_cont(0.5) WITHIN GROUP (ORDER BY finished_at - started_at) AS to_finish
+    FROM timed WHERE freed_at IS NOT NULL
+    """
+)
+
+
+def refill_phases(ctx: BenchContext) -> str:
+    """Where a slot's time goes: from the previous run's outcome to this run's claim (the
+    NOTIFY and the claim), from the claim to its start (publish, delivery, the start's
+    commit), and the run itself (0.05 s of sleep, then its outcome's commit). From
+    several processes' clocks, so good to a few milliseconds."""
+    with ctx.engine.connect() as conn:
+        row = conn.execute(PHASES, {"queue": QUEUE}).one()
+    if row.to_claim is None:
+        return "n/a"
+    milliseconds = [
+        phase.total_seconds() * 1000 for phase in (row.to_claim, row.to_start, row.to_finish)
+    ]
+    return "outcome to claim {:.0f} ms, claim to start {:.0f} ms, run {:.0f} ms".format(
+        *milliseconds
+    )
+
+
 def measure(ctx: BenchContext) -> dict[str, Figure]:
     count = ctx.sizes.c8_runs
     scheduler, worker = WORKER_STACK.ensure(ctx)
@@ -98,6 +132,7 @@ def measure(ctx: BenchContext) -> dict[str, Figure]:
     if failed:
         raise RuntimeError(f"{failed} of {count} runs did not succeed")
     seconds = (workload.latest(ctx.engine, "finished_at") - burst.first_due).total_seconds()
+    phases = refill_phases(ctx)
     ctx.reset_tables()
     samples = sampler.samples
     busy = [sample for sample in samples if sample > 0]
@@ -115,7 +150,8 @@ def measure(ctx: BenchContext) -> dict[str, Figure]:
             count / seconds,
             "/s",
             f"{count} sleep runs of {SLEEP_SECONDS:g} s in {seconds:.1f} s, "
-            f"{WORKER_PROCESSES} procs x {WORKER_THREADS} threads{late}",
+            f"{WORKER_PROCESSES} procs x {WORKER_THREADS} threads{late}; a slot's cycle, "
+            f"median: {phases}",
         ),
     }
 

@@ -60,7 +60,7 @@ FULL_QUEUE_POLL = 0.02
 # scheduler first; this covers a slot freed otherwise (a queued run cancelled, a lost one).
 LIMITED_QUEUE_POLL = 0.25
 # The first claim of each pass; the next ones take whole batches.
-FIRST_BATCH = 100
+FIRST_BATCH = 50
 # Batches sent but not yet marked published before the claiming waits.
 MARKS_IN_FLIGHT = 2
 
@@ -212,9 +212,10 @@ class Scheduler:
         sending: Future[Future[int]] | None = None
         marking: deque[Future[int]] = deque()
         batch_size = self.dispatcher.batch_size
-        # The first claim of a pass is small: the runs that just fell due (another
-        # owner's among a flood's, in turns) go out after a claim of 100, not of 500.
-        limit = min(FIRST_BATCH, batch_size)
+        # After an idle wait the first claim is small: the runs that just fell due
+        # (another owner's among a flood's, in turns) go out after a claim of 50, not of
+        # 500. A pass that goes on refilling a full queue's backlog takes whole batches.
+        limit = batch_size if self.dispatcher.plan.full else min(FIRST_BATCH, batch_size)
         try:
             while not self.stopping.is_set():
                 queued, skipped = self.dispatcher.claim_committed(limit)
