@@ -182,8 +182,15 @@ def due_groups(
     return plan
 
 
+# What the dispatcher needs of a claimed run and its job.
+CLAIMED_COLUMNS = (
+    "r.id, r.job_id, r.attempt, r.origin, r.scheduled_for, r.due_at, r.priority, r.owner_id, "
+    "j.queue, j.run_at, j.repeat, j.interval_seconds, j.cron, j.timezone, j.end_at, "
+    "j.max_runs, j.run_count, j.misfire_policy, j.overlap_policy"
+)
+
 CLAIM_GROUPS = text(
-    """
+    f"""
     WITH wanted AS (
         SELECT * FROM unnest(CAST(:queues AS text[]), CAST(:owners AS uuid[]),
                              CAST(:priorities AS smallint[]), CAST(:quotas AS int[]),
@@ -215,9 +222,7 @@ CLAIM_GROUPS = text(
         SELECT id, turn, priority, due_at FROM placed WHERE place <= slots
         ORDER BY turn, priority DESC, due_at LIMIT :limit
     )
-    SELECT r.id, r.job_id, r.attempt, r.origin, r.scheduled_for, r.due_at, r.priority,
-           r.owner_id, j.queue, j.run_at, j.repeat, j.interval_seconds, j.cron, j.timezone,
-           j.end_at, j.max_runs, j.run_count, j.misfire_policy, j.overlap_policy
+    SELECT {CLAIMED_COLUMNS}
     FROM chosen AS c JOIN runs AS r ON r.id = c.id JOIN jobs AS j ON j.id = r.job_id
     ORDER BY c.turn, c.priority DESC, c.due_at
     FOR UPDATE OF j SKIP LOCKED
@@ -234,6 +239,9 @@ def claim_groups(conn: Connection, plan: DuePlan, now: datetime, limit: int) -> 
     fewer due runs than their share, a second round hands what they left to the owners
     that used all of theirs: a batch is only short when the due runs are."""
     wanted = [(group, quota, 0) for group, quota in plan.claimable]
+    if len(wanted) == 1:  # one owner's runs of one priority: no turns to take
+        group = wanted[0][0]
+        return _claim_one(conn, group, min(limit, plan.slots[group.queue]), now)
     rows = _claim(conn, wanted, plan.slots, now, limit)
     left = limit - len(rows)
     taken = Counter((row["queue"], row["owner_id"], row["priority"]) for row in rows)
@@ -255,6 +263,37 @@ def claim_groups(conn: Connection, plan: DuePlan, now: datetime, limit: int) -> 
         if budgets[group.queue] > 0
     ]
     return rows + _claim(conn, again, budgets, now, left)
+
+
+CLAIM_ONE_GROUP = text(
+    f"""
+    WITH taken AS (
+        SELECT id FROM runs
+        WHERE state = 'pending' AND due_at IS NOT NULL AND queue = :queue
+            AND owner_id = :owner AND priority = :priority AND due_at <= :now
+        ORDER BY due_at LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    )
+    SELECT {CLAIMED_COLUMNS}
+    FROM runs AS r JOIN jobs AS j ON j.id = r.job_id
+    WHERE r.id IN (SELECT id FROM taken)
+    ORDER BY r.due_at
+    FOR UPDATE OF j SKIP LOCKED
+    """
+)
+
+
+def _claim_one(conn: Connection, group: Group, limit: int, now: datetime) -> list[Row]:
+    """The common case, and the cheap one: a single due group takes the whole budget,
+    in due order, with no turns to work out."""
+    params = {
+        "queue": group.queue,
+        "owner": group.owner_id,
+        "priority": group.priority,
+        "now": now,
+        "limit": limit,
+    }
+    return list(conn.execute(CLAIM_ONE_GROUP, params).mappings())
 
 
 def _claim(
