@@ -34,7 +34,7 @@ from scheduler.rescuer import Rescuer
 from scheduler.wakeup import Wakeup
 from shared.accounts import purge_deleted_accounts
 from shared.clock import Clock
-from shared.repository import claim as claim_repo
+from shared.repository import queues as queue_repo
 from shared.settings import Settings
 
 log = logging.getLogger("chronos.scheduler")
@@ -129,7 +129,7 @@ class Scheduler:
         try:
             if not self._queues_seeded:
                 with self.engine.begin() as conn:
-                    claim_repo.ensure_queues(conn, self.settings.queues)
+                    queue_repo.ensure_queues(conn, self.settings.queues)
                 self._queues_seeded = True
             if not self._broker_usable():
                 return result

@@ -332,14 +332,3 @@ def announce_free_slots(conn: Connection, queues: Sequence[str]) -> None:
             ),
             {"channel": NOTIFY_CHANNEL, "queues": list(queues)},
         )
-
-
-def ensure_queues(conn: Connection, names: Sequence[str]) -> None:
-    """A row for each configured queue (unpaused, unlimited), leaving existing ones be."""
-    conn.execute(
-        text(
-            "INSERT INTO queues (name) SELECT unnest(CAST(:names AS text[])) "
-            "ON CONFLICT (name) DO NOTHING"
-        ),
-        {"names": list(names)},
-    )

@@ -94,3 +94,14 @@ def update_queue(
     }
     row = conn.execute(UPDATE_QUEUE, params).mappings().one()
     return {**row, "was_paused": was_paused, "had_concurrency": had_concurrency}
+
+
+def ensure_queues(conn: Connection, names: Sequence[str]) -> None:
+    """A row for each configured queue (unpaused, unlimited), leaving existing ones be."""
+    conn.execute(
+        text(
+            "INSERT INTO queues (name) SELECT unnest(CAST(:names AS text[])) "
+            "ON CONFLICT (name) DO NOTHING"
+        ),
+        {"names": list(names)},
+    )
