@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from scheduler.publisher import Outgoing, Publisher, PublishError
 from shared.broker import run_message
@@ -233,9 +234,18 @@ class Dispatcher:
 
     def mark(self, confirmed: list[uuid.UUID]) -> int:
         """Step 3 alone: record the confirmed publish."""
-        if confirmed:
-            with self.engine.begin() as conn:
-                dispatch_repo.mark_published(conn, confirmed, self.clock.now())
+        if not confirmed:
+            return 0
+        with self.engine.begin() as conn:
+            locked = dispatch_repo.mark_published(conn, confirmed, self.clock.now())
+        if locked:
+            try:
+                with self.engine.begin() as conn:
+                    dispatch_repo.mark_published_waiting(conn, locked, self.clock.now())
+            except DBAPIError as error:
+                # Left unmarked, they are published again by recover(): a duplicate
+                # message, which the worker drops.
+                log.warning("marking %d published runs failed: %s", len(locked), error)
         return len(confirmed)
 
     def redeliver_stale(self) -> int:

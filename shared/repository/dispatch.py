@@ -115,16 +115,44 @@ MARK_PUBLISHED = text(
     UPDATE runs SET published_at = :now WHERE id IN (
         SELECT id FROM runs WHERE id = ANY(:ids) AND published_at IS NULL
         FOR UPDATE SKIP LOCKED)
+    RETURNING id
     """
 )
 
+# The second pass waits, but only so long: see mark_published_waiting.
+MARK_PUBLISHED_WAITING = text(
+    "UPDATE runs SET published_at = :now WHERE id = ANY(:ids) AND published_at IS NULL"
+)
+MARK_LOCK_TIMEOUT = text("SET LOCAL lock_timeout = '2s'")
 
-def mark_published(conn: Connection, run_ids: Sequence[uuid.UUID], now: datetime) -> None:
-    """Record the confirmed publish. A run locked right now is being started by a worker,
-    which got its message and so sets ``published_at`` itself: waiting for it would hold
-    the scheduler, and hold every other worker's start behind this statement's locks."""
+
+def mark_published(
+    conn: Connection, run_ids: Sequence[uuid.UUID], now: datetime
+) -> list[uuid.UUID]:
+    """Record the confirmed publish; return the runs skipped because they were locked.
+
+    A run locked right now is being started by a worker, which got its message and so
+    sets ``published_at`` itself: waiting for it would hold the scheduler, and hold every
+    other worker's start behind this statement's locks. But another scheduler's claim can
+    hold the lock too: its ``FOR UPDATE SKIP LOCKED`` scan, reading a snapshot from
+    before this run was queued, locks the run's new version before its recheck drops
+    it, and keeps that lock to the end of its transaction. Those are left to
+    :func:`mark_published_waiting`."""
+    if not run_ids:
+        return []
+    marked = {row[0] for row in conn.execute(MARK_PUBLISHED, {"ids": list(run_ids), "now": now})}
+    return [run_id for run_id in run_ids if run_id not in marked]
+
+
+def mark_published_waiting(conn: Connection, run_ids: Sequence[uuid.UUID], now: datetime) -> None:
+    """Mark the runs :func:`mark_published` skipped, waiting for their locks: it holds
+    no others, and every holder (a claim's scan, a worker's start) commits within
+    milliseconds. Runs a worker started meanwhile already have ``published_at`` and are
+    left alone. Past the lock timeout the statement fails (``LockNotAvailable``), and
+    recovery publishes the runs again, which is harmless."""
     if run_ids:
-        conn.execute(MARK_PUBLISHED, {"ids": list(run_ids), "now": now})
+        conn.execute(MARK_LOCK_TIMEOUT)
+        conn.execute(MARK_PUBLISHED_WAITING, {"ids": list(run_ids), "now": now})
 
 
 def claim_unpublished(

@@ -15,7 +15,7 @@ from typing import Any
 
 import pika
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from scheduler.dispatcher import Dispatcher, DispatchResult
 from scheduler.service import Scheduler
@@ -26,7 +26,14 @@ from shared.settings import Settings
 from shared.states import RunState
 from shared.validation import parse_submit
 from tests.integration.conftest import Account
-from tests.integration.dispatch_helpers import BROKER_DOWN_URL, World, every, iso, open_world
+from tests.integration.dispatch_helpers import (
+    BROKER_DOWN_URL,
+    World,
+    every,
+    iso,
+    open_world,
+    wait_for,
+)
 
 
 @pytest.fixture
@@ -333,6 +340,67 @@ def test_two_dispatchers_in_parallel_never_claim_the_same_run(world: World) -> N
     assert world.message_count() == 40
     message_ids = [message.message_id for message, _ in world.take_messages()]
     assert sorted(message_ids) == sorted(run_ids)
+
+
+def hold_run_lock(world: World, run_id: uuid.UUID) -> Any:
+    """A transaction holding one run's row lock, as another scheduler's claim scan
+    does when it locks a run's new version before its recheck drops it."""
+    holder = world.engine.connect()
+    transaction = holder.begin()
+    holder.execute(text("SELECT id FROM runs WHERE id = :id FOR UPDATE"), {"id": run_id})
+    return holder, transaction
+
+
+def lock_waiters(world: World) -> int:
+    """Backends waiting on a row lock in the published_at update."""
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND query LIKE 'UPDATE runs SET published_at%'"
+    )
+    with world.engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def test_a_run_locked_during_the_mark_is_marked_once_the_lock_goes(world: World) -> None:
+    jobs = [world.submit() for _ in range(3)]
+    dispatcher = world.dispatcher()
+    outgoing, _ = dispatcher.claim_committed()
+    locked_run = world.runs(jobs[1])[0]["id"]
+    holder, transaction = hold_run_lock(world, locked_run)
+    published: list[int] = []
+    marking = threading.Thread(target=lambda: published.append(dispatcher.publish(outgoing)))
+    marking.start()
+    try:
+        wait_for(lambda: lock_waiters(world), what="the mark to wait for the lock")
+    finally:
+        transaction.commit()
+        holder.close()
+    marking.join(timeout=10)
+
+    assert published == [3]
+    for job in jobs:
+        assert world.only_run(job, "queued")["published_at"] == world.now
+
+
+def test_a_run_locked_past_the_lock_timeout_is_left_to_recovery(world: World) -> None:
+    jobs = [world.submit() for _ in range(2)]
+    dispatcher = world.dispatcher()
+    outgoing, _ = dispatcher.claim_committed()
+    locked_run = world.runs(jobs[0])[0]["id"]
+    holder, transaction = hold_run_lock(world, locked_run)
+    try:
+        assert dispatcher.publish(outgoing) == 2  # gives up after the lock timeout
+    finally:
+        transaction.commit()
+        holder.close()
+
+    assert world.only_run(jobs[0], "queued")["published_at"] is None
+    assert world.only_run(jobs[1], "queued")["published_at"] == world.now
+    world.take_messages()
+    world.clock.advance(10)
+    assert dispatcher.recover() == 1
+    [(message, _)] = world.take_messages()
+    assert tuple(message.args) == (str(locked_run),)
 
 
 # Pause and resume
