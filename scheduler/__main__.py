@@ -25,8 +25,18 @@ def main() -> int:
         print(f"chronos scheduler: configuration error: {error}", file=sys.stderr)
         return 2
     logging.getLogger("pika").setLevel(logging.WARNING)
+    # The scheduler's commits need not wait for the WAL flush. A crash of PostgreSQL
+    # can lose only its last few transactions, and each is redone: a lost claim leaves
+    # its run pending (a message already sent for it finds no queued run and is
+    # dropped), and a lost mark, rescue or prune is done again by the next pass. A
+    # worker's start, which must be durable before the handler runs, commits
+    # synchronously and so flushes every earlier commit with it.
     engine = make_engine(
-        settings.database_url, pool_size=2, application_name="chronos-scheduler", pre_ping=False
+        settings.database_url,
+        pool_size=2,
+        application_name="chronos-scheduler",
+        pre_ping=False,
+        durable_commits=False,
     )
     observed = metrics.SchedulerMetrics()
     queues = metrics.QueueCollector(settings)

@@ -31,7 +31,14 @@ def make_engine(
     pool_timeout: float = POOL_TIMEOUT_SECONDS,
     application_name: str = "chronos",
     pre_ping: bool = True,
+    durable_commits: bool = True,
 ) -> Engine:
+    """``durable_commits=False`` makes every commit asynchronous (``synchronous_commit =
+    off``): only for a process whose every transaction is redone after a database crash
+    (the scheduler, see DESIGN.md's dispatch protocol)."""
+    connect_args: dict[str, Any] = {"application_name": application_name, "connect_timeout": 10}
+    if not durable_commits:
+        connect_args["options"] = "-c synchronous_commit=off"
     engine = create_engine(
         database_url,
         pool_size=pool_size,
@@ -41,7 +48,7 @@ def make_engine(
         # A statement's parameters are user data (a job's payload may hold an http job's
         # Authorization header): never in an error message, so never in a log line.
         hide_parameters=True,
-        connect_args={"application_name": application_name, "connect_timeout": 10},
+        connect_args=connect_args,
     )
     # The API pings a connection that was idle before handing it out, so that no client
     # sees an error after a database restart. The worker and the scheduler don't: there
