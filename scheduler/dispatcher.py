@@ -20,26 +20,23 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from scheduler.publisher import Outgoing, Publisher, PublishError
 from shared.broker import run_message
-from shared.claim_plan import ClaimedRun, plan_claim
+from shared.claiming import claim_due
 from shared.clock import Clock
-from shared.jobs import schedule_of
 from shared.repository import Row
 from shared.repository import claim as claim_repo
 from shared.repository import dispatch as dispatch_repo
 from shared.repository import jobs as job_repo
-from shared.repository import runs as run_repo
 from shared.settings import Settings
-from shared.states import ErrorKind, OverlapPolicy, RunOrigin
+from shared.states import ErrorKind
 
 log = logging.getLogger("chronos.scheduler.dispatcher")
 
@@ -75,7 +72,6 @@ class Dispatcher:
         self.publisher = publisher
         self.clock = clock
         self.batch_size = batch_size
-        self.grace = timedelta(seconds=settings.misfire_grace_seconds)
         # Set by a failed publish: the scheduler stops claiming until RabbitMQ is back.
         self.broker_failed = False
         # What the last claim found: when the next run falls due, and whether due runs
@@ -101,68 +97,9 @@ class Dispatcher:
         limit = self.batch_size if limit is None else limit
         now = self.clock.now()
         with self.engine.begin() as conn:
-            held = claim_repo.hold_queues(conn, bounded=self.settings.queue_backlog > 0)
-            self.plan = claim_repo.due_groups(
-                conn,
-                now,
-                held=held,
-                limit=limit,
-                backlog=self.settings.queue_backlog,
-            )
-            rows = claim_repo.claim_groups(conn, self.plan, now, limit)
-            if not rows:
-                return [], 0
-            live = Counter(self._live_runs(conn, rows))
-            to_queue: list[Row] = []
-            skipped: dict[uuid.UUID, str] = {}
-            following: list[dict[str, object]] = []
-            occurrences: Counter[uuid.UUID] = Counter()
-            replacing: list[uuid.UUID] = []
-            ending: set[uuid.UUID] = set()
-            for row in rows:
-                job_id = row["job_id"]
-                schedule = schedule_of(row)
-                plan = plan_claim(
-                    ClaimedRun(
-                        origin=row["origin"],
-                        scheduled_for=row["scheduled_for"],
-                        schedule=schedule,
-                        run_count=row["run_count"] + occurrences[job_id],
-                        misfire_policy=row["misfire_policy"],
-                        overlap_policy=row["overlap_policy"],
-                        live_runs=live[job_id],
-                    ),
-                    now,
-                    self.grace,
-                    self.settings.max_catchup,
-                )
-                if plan.dispatch:
-                    to_queue.append(row)
-                    live[job_id] += 1
-                else:
-                    skipped[row["id"]] = plan.skip_reason or "skipped"
-                    ending.add(job_id)
-                if plan.counts_occurrence:
-                    occurrences[job_id] += 1
-                if plan.replace_live:
-                    replacing.append(job_id)
-                if plan.next_occurrence is not None:
-                    following.append(
-                        run_repo.run_params(
-                            job_id, plan.next_occurrence, priority=row["priority"], now=now
-                        )
-                    )
-                elif schedule.recurring:
-                    ending.add(job_id)  # its schedule may be exhausted
-            queued_ids = dispatch_repo.ids(to_queue)
-            dispatch_repo.replace_live(conn, replacing, queued_ids, now)
-            dispatch_repo.mark_queued(conn, queued_ids, now)
-            dispatch_repo.mark_skipped(conn, skipped, now)
-            dispatch_repo.insert_next_occurrences(conn, following)
-            # mark_queued moved the others from scheduled to queued; a job with a skipped
-            # run or no next occurrence may have ended, which the full derivation decides.
-            job_repo.refresh_status(conn, sorted(ending), now)
-        return self.messages(to_queue, now), len(skipped)
+            claimed = claim_due(conn, self.settings, now, limit)
+        self.plan = claimed.plan
+        return self.messages(claimed.queued, now), claimed.skipped
 
     def messages(self, runs: list[Row], now: datetime) -> list[Outgoing]:
         """One Dramatiq message per run, to the run's job's queue."""
@@ -170,23 +107,6 @@ class Dispatcher:
             Outgoing(run["id"], run_message(self.settings, run["queue"], run["id"], now))
             for run in runs
         ]
-
-    @staticmethod
-    def _live_runs(conn: Connection, rows: list[Row]) -> dict[uuid.UUID, int]:
-        """Queued or running runs of the claimed jobs, for the overlap policy: asked only
-        for occurrences of recurring jobs whose policy is not ``allow``."""
-        watched = sorted(
-            {
-                row["job_id"]
-                for row in rows
-                if row["origin"] == RunOrigin.SCHEDULE
-                and row["overlap_policy"] != OverlapPolicy.ALLOW
-                and schedule_of(row).recurring
-            }
-        )
-        if not watched:
-            return {}
-        return dispatch_repo.live_counts(conn, watched, dispatch_repo.ids(rows))
 
     def publish(self, outgoing: list[Outgoing]) -> int:
         """Steps 2 and 3: send the batch, then mark what RabbitMQ confirmed."""

@@ -76,13 +76,19 @@ def schedule_retries(conn: Connection, finished: Sequence[Row], now: datetime) -
     job_repo.refresh_status(conn, sorted({run["job_id"] for run in finished}), now)
 
 
-def record_outcomes(conn: Connection, outcomes: Sequence[Outcome], now: datetime) -> list[Row]:
+def record_outcomes(
+    conn: Connection, outcomes: Sequence[Outcome], now: datetime, *, announce: bool = True
+) -> list[Row]:
     """running → final for a batch of runs, their retries and their jobs' statuses. Runs
-    that were no longer running (rescued or deleted) are missing from the answer."""
+    that were no longer running (rescued or deleted) are missing from the answer.
+
+    ``announce=False`` sends no NOTIFY for the slots freed: the caller decides (a worker
+    that takes the slot itself wakes no scheduler for it)."""
     finished = dispatch_repo.finish_runs(conn, outcomes, now)
     if finished:
         schedule_retries(conn, finished, now)
-        claim_repo.announce_free_slots(conn, sorted({run["queue"] for run in finished}))
+        if announce:
+            claim_repo.announce_free_slots(conn, sorted({run["queue"] for run in finished}))
     return finished
 
 

@@ -41,6 +41,7 @@ from shared.repository import dispatch as dispatch_repo
 from shared.repository.dispatch import Outcome
 from shared.settings import Settings
 from shared.states import ErrorKind, RunState
+from worker import handover
 from worker.batcher import Batcher
 from worker.heartbeat import InFlight
 from worker.isolation import HandlerCrashed, HandlerRaised, call_isolated
@@ -122,6 +123,9 @@ class Executor:
         self.completer: Batcher[Outcome, bool] = Batcher(
             "chronos-completer", self._finish_patiently, max_pending=OUTCOMES_IN_HAND
         )
+        # Set when the worker begins to stop: a thread hands its limited queue's slot
+        # back to the schedulers instead of starting another run in it.
+        self.stopping = threading.Event()
 
     @property
     def engine(self) -> Engine:
@@ -173,12 +177,27 @@ class Executor:
             if run is None:
                 log.info("run %s is not queued (a duplicate, or cancelled); dropped", run_id)
                 return
-            with log_context(job_id=str(run["job_id"])):
-                self.execute_started(run_id, run)
+        # A run of a limited queue may hand this thread the next one (worker.handover).
+        holding_until = time.monotonic() + handover.HOLD_SLOT_SECONDS
+        next_run: Row | None = run
+        while next_run is not None:
+            run = next_run
+            keep_slot = (
+                bool(run.get("queue_limited"))
+                and not self.stopping.is_set()
+                and time.monotonic() < holding_until
+            )
+            with log_context(run_id=str(run["id"]), job_id=str(run["job_id"])):
+                next_run = self.execute_started(run["id"], run, keep_slot=keep_slot)
 
-    def execute_started(self, run_id: uuid.UUID, run: Row) -> None:
-        """Call the started run's handler and hand its outcome over; every line logged
-        meanwhile (the handler's own too) names the run and its job."""
+    def execute_started(
+        self, run_id: uuid.UUID, run: Row, *, keep_slot: bool = False
+    ) -> Row | None:
+        """Call the started run's handler and record its outcome; every line logged
+        meanwhile (the handler's own too) names the run and its job. With ``keep_slot``
+        the outcome is written at once, with the next due run of its limited queue
+        started in its place, and that run is returned; else the outcome is handed over
+        (written with others in one commit) and None is returned."""
         started = self.clock.now()
         ctx = RunContext(
             run_id=run_id,
@@ -191,16 +210,51 @@ class Executor:
         self.in_flight.add(ctx, abandon=lambda: self._abandon(run, ctx))
         try:
             state, result, error = self.call_handler(run, ctx)
-            if self._settle(run_id):
-                self.finish(run_id, state, result, error)
-            else:
+            if not self._settle(run_id):
                 log.warning(
                     "run %s was abandoned; its handler's late %s is discarded", run_id, state
                 )
+                return None
+            outcome = Outcome(run_id, state, result, error)
+            if keep_slot:
+                return self.finish_and_take_next(outcome, run["queue"])
+            self.finish(run_id, state, result, error)
+            return None
         finally:
             self.in_flight.remove(run_id)
             with self._settled_lock:
                 self._settled.discard(run_id)
+
+    def finish_and_take_next(self, outcome: Outcome, queue: str) -> Row | None:
+        """Write ``outcome`` now, and start the next due run of ``queue`` in the slot it
+        frees (see :mod:`worker.handover`). If the database fails, the outcome goes to the
+        completer, which keeps trying, and the slot to the schedulers."""
+        now = self.clock.now()
+        try:
+            with self.engine.begin() as conn:
+                done = handover.finish_and_take_next(
+                    conn, self.settings, outcome, queue, worker_id(), now
+                )
+        except SQLAlchemyError as failure:
+            log.warning(
+                "recording run %s failed (%s); handed to the completer",
+                outcome.run_id,
+                failure.__class__.__name__,
+            )
+            self.completer.enqueue(outcome).add_done_callback(
+                lambda written: _report(outcome, written)
+            )
+            return None
+        self.metrics.finished(done.finished, now)
+        if not done.finished:
+            log.warning(
+                "run %s was no longer running; its outcome %s is dropped",
+                outcome.run_id,
+                outcome.state,
+            )
+        if done.taken is not None:
+            self.metrics.started([done.taken], now)
+        return done.taken
 
     def _settle(self, run_id: uuid.UUID) -> bool:
         with self._settled_lock:
@@ -313,6 +367,9 @@ class FlushOutcomes(dramatiq.Middleware):
     def __init__(self, executor: Executor, timeout: float = 60.0) -> None:
         self.executor = executor
         self.timeout = timeout
+
+    def before_worker_shutdown(self, broker: Any, worker: Any) -> None:
+        self.executor.stopping.set()
 
     def after_worker_shutdown(self, broker: Any, worker: Any) -> None:
         # After: Dramatiq has waited for its threads, so no outcome can arrive later.

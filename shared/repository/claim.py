@@ -48,6 +48,20 @@ def hold_queues(conn: Connection, *, bounded: bool) -> list[str]:
     return list(conn.scalars(HOLD_QUEUES, {"bounded": bounded}))
 
 
+HOLD_QUEUE = text(
+    "SELECT name FROM queues WHERE name = :name AND NOT paused AND concurrency IS NOT NULL "
+    "FOR UPDATE"
+)
+
+
+def hold_queue(conn: Connection, name: str) -> bool:
+    """Lock one limited queue's row, as :func:`hold_queues` does, but waiting for it:
+    its holders are claims, which wait for no lock while they hold it, so this cannot
+    deadlock; and two threads freeing slots of one queue at once both get to fill
+    theirs. False when the queue is paused or unlimited."""
+    return conn.scalar(HOLD_QUEUE, {"name": name}) is not None
+
+
 DUE_GROUPS = text(
     """
     WITH RECURSIVE paused AS (
@@ -150,6 +164,12 @@ class DuePlan:
         for group in self.groups:
             owners.setdefault(group.queue, set()).add(group.owner_id)
         return [max(1, math.ceil(self.slots[g.queue] / len(owners[g.queue]))) for g in self.groups]
+
+    def only(self, queue: str) -> DuePlan:
+        """The plan for one queue: the groups and budget of ``queue`` alone."""
+        groups = [group for group in self.groups if group.queue == queue]
+        slots = {queue: self.slots[queue]} if queue in self.slots else {}
+        return DuePlan(groups, slots, self.next_due, self.full, self.backlogged)
 
     @property
     def claimable(self) -> list[tuple[Group, int]]:

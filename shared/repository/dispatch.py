@@ -239,7 +239,9 @@ START_RUNS = text(
         FROM jobs AS j
         WHERE r.id = ANY(:ids) AND r.state = 'queued' AND j.id = r.job_id
             AND j.id IN (SELECT id FROM locked)
-        RETURNING {RUN_WITH_JOB}
+        RETURNING {RUN_WITH_JOB}, EXISTS (
+            SELECT 1 FROM queues AS q WHERE q.name = j.queue AND q.concurrency IS NOT NULL
+        ) AS queue_limited
     ),
     job_running AS (
         UPDATE jobs SET status = 'running', updated_at = :now
