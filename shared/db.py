@@ -32,13 +32,24 @@ def make_engine(
     application_name: str = "chronos",
     pre_ping: bool = True,
     durable_commits: bool = True,
+    generic_plans: bool = False,
 ) -> Engine:
     """``durable_commits=False`` makes every commit asynchronous (``synchronous_commit =
     off``): only for a process whose every transaction is redone after a database crash
-    (the scheduler, see DESIGN.md's dispatch protocol)."""
+    (the scheduler, see DESIGN.md's dispatch protocol).
+
+    ``generic_plans=True`` plans each prepared statement once per connection instead of
+    at every execution (``plan_cache_mode = force_generic_plan``): for a process that
+    runs a few fixed statements at a high rate, whose plans do not depend on their
+    parameters (the worker's start and finish, by run ids)."""
     connect_args: dict[str, Any] = {"application_name": application_name, "connect_timeout": 10}
+    options = []
     if not durable_commits:
-        connect_args["options"] = "-c synchronous_commit=off"
+        options.append("-c synchronous_commit=off")
+    if generic_plans:
+        options.append("-c plan_cache_mode=force_generic_plan")
+    if options:
+        connect_args["options"] = " ".join(options)
     engine = create_engine(
         database_url,
         pool_size=pool_size,

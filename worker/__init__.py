@@ -54,7 +54,11 @@ jobtypes.load_job_modules(settings.job_modules)
 def engine() -> Engine:
     """One engine per worker process, made after Dramatiq forks it."""
     return make_engine(
-        settings.database_url, pool_size=12, application_name="chronos-worker", pre_ping=False
+        settings.database_url,
+        pool_size=12,
+        application_name="chronos-worker",
+        pre_ping=False,
+        generic_plans=True,
     )
 
 
