@@ -14,7 +14,8 @@ budget. Three statements in the claim's transaction:
    its queued runs (and nothing until half the backlog has been started).
 3. :func:`claim_groups` takes up to a quota of due runs from each due group (one short
    range scan each, FOR UPDATE SKIP LOCKED), orders them by turn (an owner's first run,
-   then everyone's second, ...), then priority and due time, keeps each queue within its
+   then everyone's second, ...; in a limited queue, an owner's runs already queued or
+   running there count as turns taken), then priority and due time, keeps each queue within its
    budget and the batch within its size, and locks their jobs.
 
 The cost is one index probe per group with pending runs and one short scan per due
@@ -99,6 +100,22 @@ DUE_GROUPS = text(
         FROM (SELECT DISTINCT queue FROM live WHERE due_at <= :now) AS d
     ),
     busy AS (SELECT queue, waiting, waiting + running AS busy FROM counted),
+    limited AS (
+        SELECT c.queue FROM counted AS c JOIN queues AS q ON q.name = c.queue
+        WHERE q.concurrency IS NOT NULL
+    ),
+    owner_busy AS (
+        -- Each owner's runs already queued or running in a limited queue: a slot there
+        -- goes to the owner with the fewest, not to whoever's run is oldest. At most the
+        -- queue's limit of rows to read.
+        SELECT queue, owner_id, count(*) AS busy FROM (
+            SELECT queue, owner_id FROM runs
+            WHERE state = 'queued' AND queue IN (SELECT queue FROM limited)
+            UNION ALL
+            SELECT queue, owner_id FROM runs
+            WHERE state = 'running' AND queue IN (SELECT queue FROM limited)
+        ) AS active GROUP BY queue, owner_id
+    ),
     budget AS (
         SELECT d.queue, greatest(0, least(
             :limit,
@@ -120,12 +137,13 @@ DUE_GROUPS = text(
         LEFT JOIN busy AS b ON b.queue = d.queue
     )
     SELECT live.queue, live.owner_id, live.priority, live.due_at AS first_due, budget.slots,
-        budget.backlog_room
+        budget.backlog_room, coalesce(ob.busy, 0) AS busy
     FROM live JOIN budget ON budget.queue = live.queue
+    LEFT JOIN owner_busy AS ob ON ob.queue = live.queue AND ob.owner_id = live.owner_id
     WHERE live.due_at <= :now
     UNION ALL
     -- Not due yet: only the earliest of each queue, for the scheduler's sleep.
-    SELECT live.queue, NULL, NULL, min(live.due_at), min(budget.slots), NULL
+    SELECT live.queue, NULL, NULL, min(live.due_at), min(budget.slots), NULL, NULL
     FROM live JOIN budget ON budget.queue = live.queue
     WHERE live.due_at > :now GROUP BY live.queue
     """
@@ -140,6 +158,9 @@ class Group:
     owner_id: uuid.UUID
     priority: int
     first_due: datetime
+    # The owner's runs queued or running in the queue, counted for limited queues only:
+    # its turns start after them.
+    busy: int = 0
 
 
 @dataclass
@@ -194,7 +215,9 @@ def due_groups(
                 plan.next_due = row["first_due"]
             continue
         plan.slots[row["queue"]] = slots
-        plan.groups.append(Group(row["queue"], row["owner_id"], row["priority"], row["first_due"]))
+        plan.groups.append(
+            Group(row["queue"], row["owner_id"], row["priority"], row["first_due"], row["busy"])
+        )
         if slots < limit:
             plan.full = True
             if row["backlog_room"] <= slots:
@@ -214,11 +237,11 @@ CLAIM_GROUPS = text(
     WITH wanted AS (
         SELECT * FROM unnest(CAST(:queues AS text[]), CAST(:owners AS uuid[]),
                              CAST(:priorities AS smallint[]), CAST(:quotas AS int[]),
-                             CAST(:skips AS int[]))
-            AS w(queue, owner_id, priority, quota, skip)
+                             CAST(:skips AS int[]), CAST(:busy AS int[]))
+            AS w(queue, owner_id, priority, quota, skip, busy)
     ),
     taken AS (
-        SELECT run.id, run.queue, run.owner_id, run.priority, run.due_at
+        SELECT run.id, run.queue, run.owner_id, run.priority, run.due_at, w.busy
         FROM wanted AS w CROSS JOIN LATERAL (
             SELECT id, queue, owner_id, priority, due_at FROM runs
             WHERE state = 'pending' AND due_at IS NOT NULL AND queue = w.queue
@@ -228,7 +251,7 @@ CLAIM_GROUPS = text(
         ) AS run
     ),
     turns AS (
-        SELECT id, queue, priority, due_at, row_number() OVER (
+        SELECT id, queue, priority, due_at, busy + row_number() OVER (
             PARTITION BY queue, owner_id ORDER BY priority DESC, due_at) AS turn
         FROM taken
     ),
@@ -332,6 +355,7 @@ def _claim(
         "priorities": [group.priority for group, _, _ in wanted],
         "quotas": [quota for _, quota, _ in wanted],
         "skips": [skip for _, _, skip in wanted],
+        "busy": [group.busy for group, _, _ in wanted],
         "budget_queues": list(budgets),
         "budgets": list(budgets.values()),
         "now": now,

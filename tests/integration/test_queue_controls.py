@@ -217,6 +217,29 @@ def test_a_flooding_owner_does_not_delay_another_owners_run_beyond_one_batch(
     assert states == ["queued"] * 3
 
 
+def test_a_limited_queues_freed_slot_goes_to_the_owner_with_fewest_runs_in_it(
+    world: World, second_owner: uuid.UUID
+) -> None:
+    """Slot by slot, turns restart at every claim: counted alone they would hand each
+    freed slot to the oldest due run, so a flood due first would hold every slot until
+    it drained. The owners' queued and running runs count as turns already taken."""
+    mine = flood(world, world.owner_id, 10)
+    set_queue(world, concurrency=3, set_concurrency=True)
+    dispatcher = world.dispatcher()
+    assert dispatcher.run_once().claimed == 3
+    world.clock.advance(1)
+    theirs = flood(world, second_owner, 2)  # due after all of the flood
+    first = queued_runs(world)[0]["id"]
+    world.start_run(first)
+    world.finish_run(first)
+
+    queued, _ = dispatcher.claim()
+
+    assert owners_of(world, [item.run_id for item in queued]) == [second_owner]
+    assert len(mine) == 10
+    assert len(theirs) == 2
+
+
 def test_within_one_owner_priority_then_due_time_decide(world: World) -> None:
     low = flood(world, world.owner_id, 3, priority=1)
     world.clock.advance(1)
@@ -231,11 +254,14 @@ def test_within_one_owner_priority_then_due_time_decide(world: World) -> None:
     assert claimed == {*high, low[0]}
 
 
+@pytest.mark.parametrize("concurrency", [None, 5000], ids=["unlimited", "limited"])
 def test_the_claim_reads_only_its_batch_not_the_whole_due_set(
-    world: World, second_owner: uuid.UUID
+    world: World, second_owner: uuid.UUID, concurrency: int | None
 ) -> None:
     flood(world, world.owner_id, 20_000)
     flood(world, second_owner, 20)
+    set_queue(world, concurrency=concurrency, set_concurrency=True)
+    world.dispatcher(batch_size=100).run_once()  # some queued, for the owners' counts
     batch = 500
     with world.engine.connect() as conn:
         conn.execute(text("ANALYZE runs"))
@@ -248,6 +274,7 @@ def test_the_claim_reads_only_its_batch_not_the_whole_due_set(
             "priorities": [group.priority for group, _ in chosen],
             "quotas": [quota for _, quota in chosen],
             "skips": [0 for _ in chosen],
+            "busy": [group.busy for group, _ in chosen],
             "budget_queues": list(plan.slots),
             "budgets": list(plan.slots.values()),
             "now": world.now,
