@@ -264,10 +264,18 @@ CLAIM_GROUPS = text(
     chosen AS (
         SELECT id, turn, priority, due_at FROM placed WHERE place <= slots
         ORDER BY turn, priority DESC, due_at LIMIT :limit
+    ),
+    seated AS (
+        SELECT id, turn, row_number() OVER (
+            PARTITION BY turn ORDER BY priority DESC, due_at) AS seat
+        FROM chosen
     )
     SELECT {CLAIMED_COLUMNS}
-    FROM chosen AS c JOIN runs AS r ON r.id = c.id JOIN jobs AS j ON j.id = r.job_id
-    ORDER BY c.turn, c.priority DESC, c.due_at
+    FROM seated AS c JOIN runs AS r ON r.id = c.id JOIN jobs AS j ON j.id = r.job_id
+    -- The publish order: turn by turn, each turn's owners forwards then backwards. In a
+    -- plain A, B, A, B ... RabbitMQ's round robin over two worker processes would hand
+    -- every run of B to one of them.
+    ORDER BY c.turn, CASE WHEN c.turn % 2 = 1 THEN c.seat ELSE -c.seat END
     FOR UPDATE OF j SKIP LOCKED
     """
 )

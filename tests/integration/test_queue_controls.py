@@ -210,6 +210,11 @@ def test_a_flooding_owner_does_not_delay_another_owners_run_beyond_one_batch(
     order = owners_of(world, [item.run_id for item in queued])
     assert len(order) == 100
     assert order[:6].count(second_owner) == 3, "turns alternate between owners"
+    # Each turn's owners forwards, then backwards: over two worker processes taking
+    # messages in turn, each owner's runs go to both.
+    first, other = order[0], order[1]
+    assert first != other
+    assert order[:6] == [first, other, other, first, first, other]
     with world.engine.connect() as conn:
         states = conn.scalars(
             text("SELECT state FROM runs WHERE job_id = ANY(:j)"), {"j": theirs}
