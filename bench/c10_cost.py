@@ -5,7 +5,8 @@ from PostgreSQL's side, from just after the jobs are inserted to the last finish
 - WAL bytes per run: the bench database's own WAL records (``pg_walinspect``), since
   ``pg_current_wal_lsn()`` alone counts every database of a server shared with others;
 - commits per run, from ``pg_stat_database.xact_commit`` (read-only transactions
-  included), without the bench's own;
+  included), without the bench's own, and of those the ones that wrote (their commit
+  records in the WAL);
 - writes to a run's row per run, and the HOT share of the ``runs`` and ``jobs`` updates,
   from ``pg_stat_user_tables``. The insert of each job and run (the API's, before the
   due time) is not counted; a run inserted meanwhile (a retry, a next occurrence) is.
@@ -131,13 +132,14 @@ def measure(ctx: BenchContext) -> dict[str, Figure]:
             f"{wal.records / count:.1f} records/run, {images:.0f}% full-page images; this "
             f"database's records (pg_walinspect); {cluster}; {burst}",
         )
+    writing = "" if isinstance(wal, str) else f" ({wal.commits / count:.2f} wrote WAL)"
     return {
         "c10_wal": wal_figure,
         "c10_commits": Figure(
             cost.commits,
             "/run",
-            "xact_commit, read-only transactions included; statements per run not measured "
-            "(pg_stat_statements is not preloaded on this server)",
+            f"xact_commit, read-only transactions included{writing}; statements per run not "
+            "measured (pg_stat_statements is not preloaded on this server)",
         ),
         "c10_run_writes": Figure(
             cost.run_writes,

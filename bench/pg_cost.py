@@ -34,13 +34,14 @@ OWN_WAL = text(
     """
     WITH record AS (
         SELECT xid, record_length, fpi_length,
+               resource_manager = 'Transaction' AND record_type = 'COMMIT' AS commit,
                coalesce(block_ref, '') LIKE '%/' || :database || '/%' AS ours
         FROM pg_get_wal_records_info(CAST(:start AS pg_lsn), CAST(:end AS pg_lsn))
     ), writer AS (
         SELECT DISTINCT xid::text AS xid FROM record WHERE ours AND xid::text <> '0'
     )
     SELECT count(*) AS records, coalesce(sum(record_length), 0) AS bytes,
-           coalesce(sum(fpi_length), 0) AS fpi_bytes
+           coalesce(sum(fpi_length), 0) AS fpi_bytes, count(*) FILTER (WHERE commit) AS commits
     FROM record WHERE ours OR xid::text IN (SELECT xid FROM writer)
     """
 )
@@ -84,6 +85,7 @@ class Wal:
     records: int
     bytes: int
     fpi_bytes: int  # of which full-page images
+    commits: int  # commit records: the transactions that wrote
 
 
 def per_run(total: float, runs: int) -> float:
@@ -132,7 +134,7 @@ class CostProbe:
         row = self.conn.execute(
             OWN_WAL, {"database": str(database), "start": start, "end": end}
         ).one()
-        return Wal(int(row.records), int(row.bytes), int(row.fpi_bytes))
+        return Wal(int(row.records), int(row.bytes), int(row.fpi_bytes), int(row.commits))
 
     def wal_between(self, start: str, end: str) -> int:
         """Every database's WAL between two positions (the whole cluster's)."""
