@@ -95,6 +95,11 @@ def measure(ctx: BenchContext) -> dict[str, Figure]:
                 children=children,
             )
             wal_end = probe.wal_position()
+            # Read at once: on a busy server a checkpoint may soon recycle the segments.
+            try:
+                wal: Wal | str = probe.own_wal(wal_start, wal_end)
+            except Exception as error:  # the figure falls back to the whole server's WAL
+                wal = f"{error.__class__.__name__}: {error}".splitlines()[0][:160]
             failed = probe.scalar("SELECT count(*) FROM runs WHERE state <> 'succeeded'")
             if failed:
                 raise RuntimeError(f"{failed} of {count} runs did not succeed")
@@ -107,10 +112,6 @@ def measure(ctx: BenchContext) -> dict[str, Figure]:
                 interval=0.1,
             )
             after, own_after = probe.counters()
-            try:
-                wal: Wal | str = probe.own_wal(wal_start, wal_end)
-            except Exception as error:  # the figure falls back to the whole server's WAL
-                wal = f"{error.__class__.__name__}: {error}"[:200]
             cluster_bytes = probe.wal_between(wal_start, wal_end)
     finally:
         WORKER_STACK.stop()
