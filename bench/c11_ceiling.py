@@ -105,7 +105,7 @@ class Driver:
         # run of the burst is queued at once, and a start, which reads the queued runs'
         # index, costs in proportion to the whole burst.
         settings = ctx.settings
-        self.deadline = time.monotonic() + ctx.sizes.patience_seconds
+        self.deadline = 0.0  # set by run()
         self.scheduler_engine = make_engine(
             ctx.database_url,
             pool_size=2,
@@ -208,7 +208,7 @@ class Driver:
             return thread
 
         started = time.perf_counter()
-        deadline = time.monotonic() + patience
+        self.deadline = deadline = time.monotonic() + patience
         feeding = [spawn(self.claim, "c11-claim"), spawn(self.mark, "c11-mark")]
         feeding += [spawn(self.start, f"c11-start-{n}") for n in range(START_THREADS)]
         finishing = [spawn(self.finish, f"c11-finish-{n}") for n in range(FINISH_THREADS)]
