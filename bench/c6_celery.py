@@ -1,5 +1,6 @@
-"""C6, side by side: Celery (RabbitMQ broker, the ``bench`` extra) through C2's burst and
-C3's evenly spread timed jobs, so users can compare it with Chronos on this machine.
+"""C6, side by side: Celery (RabbitMQ broker, the ``bench`` extra) through C2's burst,
+C3's evenly spread timed jobs and C9's mixed durations (:mod:`bench.c9_celery`), so users
+can compare it with Chronos on this machine.
 
 Like for like: 2 worker processes x 8 threads (two ``celery worker --pool threads
 --concurrency 8``, since one Celery worker cannot mix processes and threads), persistent
@@ -15,12 +16,13 @@ comparison puts next to Chronos's PostgreSQL-backed schedule.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from types import ModuleType
 
 from sqlalchemy import text
 
-from bench import workload
+from bench import c9_celery, workload
 from bench.benchmark import Benchmark
 from bench.context import BenchContext, libpq_url
 from bench.procs import Child, spawn, stop_together, venv_tool, wait_for
@@ -101,12 +103,20 @@ def send(tasks: ModuleType, etas: list[datetime]) -> None:
         tasks.touch.apply_async((row_id,), eta=eta)
 
 
+# Sends a workload's tasks, one per eta, for row ids 1..len(etas).
+Send = Callable[[ModuleType, list[datetime]], None]
+
+
 def run_workload(
-    ctx: BenchContext, tasks: ModuleType, workers: list[Child], etas: list[datetime]
+    ctx: BenchContext,
+    tasks: ModuleType,
+    workers: list[Child],
+    etas: list[datetime],
+    sender: Send = send,
 ) -> bool:
     """Send tasks with these etas and wait for all; False if sending overran the first."""
     prepare_rows(ctx, len(etas))
-    send(tasks, etas)
+    sender(tasks, etas)
     on_time = workload.now_utc() <= etas[0]
     span = (etas[-1] - workload.now_utc()).total_seconds()
     wait_for(
@@ -181,6 +191,11 @@ def measure(ctx: BenchContext) -> dict[str, Figure]:
             figures[f"{prefix}_p99"] = Figure(
                 workload.percentile(values, 0.99), "ms", f"max {max(values):.0f} ms"
             )
+        # C9: mixed durations, all due at one instant, every 20th a sleep.
+        count = sizes.c9_runs
+        due = workload.now_utc() + timedelta(seconds=sizes.lead_seconds + count / SEND_RATE)
+        on_time = run_workload(ctx, tasks, workers, [due] * count, sender=c9_celery.send_mixed)
+        figures["c6_c9"] = c9_celery.noop_waits(ctx, due, late_note(on_time))
     finally:
         # Measured already: Celery's warm shutdown of held ETA tasks is not worth waiting for.
         stop_together(workers, grace=1.0)
@@ -191,5 +206,11 @@ def measure(ctx: BenchContext) -> dict[str, Figure]:
     return figures
 
 
-UNITS = {"c6_c2": "/s", "c6_c3_50_p50": "ms", "c6_c3_50_p99": "ms", "c6_c3_500_p99": "ms"}
+UNITS = {
+    "c6_c2": "/s",
+    "c6_c3_50_p50": "ms",
+    "c6_c3_50_p99": "ms",
+    "c6_c3_500_p99": "ms",
+    "c6_c9": "ms",
+}
 BENCHMARK = Benchmark("C6", UNITS, measure)

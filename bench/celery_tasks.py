@@ -1,5 +1,6 @@
-"""The Celery app of C6, run by ``celery -A bench.celery_tasks worker``: one task that
-does one PostgreSQL write (it records when it started and finished on a scratch row).
+"""The Celery app of C6, run by ``celery -A bench.celery_tasks worker``: a task that
+does one PostgreSQL write (it records when it started and finished on a scratch row),
+and, for C9's mixed durations, one that sleeps first (as Chronos's ``sleep`` job type).
 
 Configured by environment: BENCH_BROKER_URL, BENCH_CELERY_QUEUE and
 BENCH_CELERY_DATABASE_URL (libpq form). The benchmark imports this module too, to send
@@ -10,12 +11,14 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from datetime import UTC, datetime
 
 import psycopg
 from celery import Celery  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
 TASK_NAME = "bench.celery_touch"
+SLEEP_TASK_NAME = "bench.celery_sleep"
 QUEUE = os.environ.get("BENCH_CELERY_QUEUE", "chronos-bench-celery")
 
 app = Celery("chronos_bench")
@@ -50,6 +53,16 @@ def connection() -> psycopg.Connection[tuple[object, ...]]:
 @app.task(name=TASK_NAME)  # type: ignore[untyped-decorator, unused-ignore]
 def touch(row_id: int) -> None:
     started = datetime.now(UTC)
+    connection().execute(
+        "UPDATE bench_celery SET started_at = %s, finished_at = clock_timestamp() WHERE id = %s",
+        (started, row_id),
+    )
+
+
+@app.task(name=SLEEP_TASK_NAME)  # type: ignore[untyped-decorator, unused-ignore]
+def sleep(row_id: int, seconds: float) -> None:
+    started = datetime.now(UTC)
+    time.sleep(seconds)
     connection().execute(
         "UPDATE bench_celery SET started_at = %s, finished_at = clock_timestamp() WHERE id = %s",
         (started, row_id),

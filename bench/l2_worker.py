@@ -30,9 +30,9 @@ ACTOR_NAME = "bench_l2_claim_finish"
 BATCH = 500
 
 
-def enqueue(ctx: BenchContext, queue: str, count: int) -> None:
+def enqueue(ctx: BenchContext, queue: str, count: int, actor_name: str = ACTOR_NAME) -> None:
     """Dramatiq messages for row ids 1..count, declared and sent as Dramatiq would, in
-    confirmed batches (the queuing is not what L2 measures)."""
+    confirmed batches (the queuing is not what L2, or L0, measures)."""
     broker = RabbitmqBroker(url=ctx.broker_url)
     try:
         broker.declare_queue(queue, ensure=True)
@@ -44,7 +44,7 @@ def enqueue(ctx: BenchContext, queue: str, count: int) -> None:
         channel.tx_select()
         for row_id in range(1, count + 1):
             message: dramatiq.Message[None] = dramatiq.Message(
-                queue_name=queue, actor_name=ACTOR_NAME, args=(row_id,), kwargs={}, options={}
+                queue_name=queue, actor_name=actor_name, args=(row_id,), kwargs={}, options={}
             )
             channel.basic_publish(
                 exchange="", routing_key=queue, body=message.encode(), properties=PERSISTENT

@@ -117,6 +117,12 @@ def format_value(value: float, unit: str) -> str:
         return f"{value:,.0f} MB"
     if unit == "x":
         return f"{value:.2f}x"
+    if unit == "/run":
+        return f"{value:,.2f}/run"
+    if unit == "B/run":
+        return f"{value:,.0f} B/run"
+    if unit == "%":
+        return f"{value:.1f}%"
     return f"{value:g} {unit}".strip()
 
 

@@ -30,6 +30,9 @@ class Sizes:
     c7_b_runs: int  # owner B's few runs, due at the same instant
     c7_repeats: int
     c8_runs: int  # sleep runs of 0.05 s in a queue limited to 4
+    c9_runs: int  # due at once, every 20th a sleep of 0.2 s
+    c10_runs: int  # C2's burst, measured from PostgreSQL's side
+    c11_runs: int  # driven through the database's statements alone
     p1_runs: int  # finished runs past retention, for the pruner
     # Seconds between inserting a workload and its first due time.
     lead_seconds: float
@@ -61,6 +64,9 @@ FULL = Sizes(
     c7_b_runs=20,
     c7_repeats=3,
     c8_runs=500,
+    c9_runs=3_000,
+    c10_runs=3_000,
+    c11_runs=20_000,
     p1_runs=200_000,
     lead_seconds=2.0,
     patience_seconds=180.0,
@@ -90,6 +96,9 @@ QUICK = Sizes(
     c7_b_runs=20,
     c7_repeats=1,
     c8_runs=40,
+    c9_runs=300,
+    c10_runs=300,
+    c11_runs=1_000,
     p1_runs=20_000,
     lead_seconds=0.4,
     patience_seconds=60.0,

@@ -21,7 +21,10 @@ INSERT_JOBS_AND_RUNS = text(
                           timezone, status, run_count, max_attempts, retry_backoff_seconds,
                           timeout_seconds, misfire_policy, overlap_policy, created_at,
                           updated_at)
-        SELECT gen_random_uuid(), :owner, 'bench-' || g, :type, CAST(:payload AS jsonb),
+        SELECT gen_random_uuid(), :owner, 'bench-' || g,
+               CASE WHEN g % :every = :every - 1 THEN :other_type ELSE :type END,
+               CAST(CASE WHEN g % :every = :every - 1 THEN :other_payload ELSE :payload END
+                    AS jsonb),
                :queue, 0, CAST(:first_due AS timestamptz) + g * CAST(:spacing AS interval),
                'UTC', 'scheduled', 0, 1, 0, 60, 'run_once', 'forbid', now(), now()
         FROM generate_series(0, :count - 1) AS g
@@ -117,6 +120,16 @@ def create_owner(engine: Engine) -> uuid.UUID:
     return owner
 
 
+@dataclass(frozen=True)
+class Mixed:
+    """Every ``every``-th job of a workload (the 20th, 40th, ... for 20) is of another
+    type, interleaved with the others in insertion order."""
+
+    every: int
+    job_type: str
+    payload: str
+
+
 def insert_runs(
     conn: Connection,
     owner: uuid.UUID,
@@ -127,9 +140,12 @@ def insert_runs(
     job_type: str = "noop",
     payload: str = "{}",
     queue: str = "default",
+    mixed: Mixed | None = None,
 ) -> None:
     """``count`` jobs (noop unless told) with one pending run each, due ``spacing``
-    seconds apart."""
+    seconds apart; with ``mixed``, every ``mixed.every``-th job is of its type instead."""
+    # every = count + 1: no job is the odd one out.
+    odd = mixed or Mixed(count + 1, job_type, payload)
     conn.execute(
         INSERT_JOBS_AND_RUNS,
         {
@@ -140,6 +156,9 @@ def insert_runs(
             "type": job_type,
             "payload": payload,
             "queue": queue,
+            "every": odd.every,
+            "other_type": odd.job_type,
+            "other_payload": odd.payload,
         },
     )
 
@@ -285,10 +304,20 @@ def insert_burst_of(
     *,
     job_type: str = "noop",
     payload: str = "{}",
+    mixed: Mixed | None = None,
 ) -> Burst:
-    """:func:`insert_burst` of jobs of another type."""
+    """:func:`insert_burst` of jobs of another type, or of a mix of two."""
     first_due = now_utc() + timedelta(seconds=lead)
     with engine.begin() as conn:
-        insert_runs(conn, owner, first_due, count, spacing, job_type=job_type, payload=payload)
+        insert_runs(
+            conn,
+            owner,
+            first_due,
+            count,
+            spacing,
+            job_type=job_type,
+            payload=payload,
+            mixed=mixed,
+        )
         notify_scheduler(conn, first_due)
     return Burst(first_due, count, now_utc())
