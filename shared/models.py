@@ -114,6 +114,9 @@ class Job(Base):
         # An owner's live jobs, for the per-user limit (shared.quotas): a bounded count
         # that reads only live rows, however many finished jobs the owner keeps.
         Index("ix_jobs_owner_live", "owner_id", postgresql_where=text("live")),
+        # Room on each page for a row's next versions, so that its updates are HOT
+        # (migration 0010).
+        {"postgresql_with": {"fillfactor": 80}},
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
