@@ -15,8 +15,10 @@ budget. Three statements in the claim's transaction:
 3. :func:`claim_groups` takes up to a quota of due runs from each due group (one short
    range scan each, FOR UPDATE SKIP LOCKED), orders them by turn (an owner's first run,
    then everyone's second, ...; in a limited queue, an owner's runs already queued or
-   running there count as turns taken), then priority and due time, keeps each queue within its
-   budget and the batch within its size, and locks their jobs.
+   running there count as turns taken), then priority and due time, keeps each queue
+   within its budget and the batch within its size, and locks their jobs. The batch is
+   returned (and published) owner by owner, the owners with the fewest runs in it
+   first.
 
 The cost is one index probe per group with pending runs and one short scan per due
 group: it grows with the number of owners, never with the number of due runs.
@@ -251,31 +253,32 @@ CLAIM_GROUPS = text(
         ) AS run
     ),
     turns AS (
-        SELECT id, queue, priority, due_at, busy + row_number() OVER (
+        SELECT id, queue, owner_id, priority, due_at, busy + row_number() OVER (
             PARTITION BY queue, owner_id ORDER BY priority DESC, due_at) AS turn
         FROM taken
     ),
     placed AS (
-        SELECT t.id, t.turn, t.priority, t.due_at, budget.slots, row_number() OVER (
-            PARTITION BY t.queue ORDER BY t.turn, t.priority DESC, t.due_at) AS place
+        SELECT t.id, t.owner_id, t.turn, t.priority, t.due_at, budget.slots, row_number()
+            OVER (PARTITION BY t.queue ORDER BY t.turn, t.priority DESC, t.due_at) AS place
         FROM turns AS t JOIN unnest(CAST(:budget_queues AS text[]), CAST(:budgets AS int[]))
             AS budget(queue, slots) ON budget.queue = t.queue
     ),
     chosen AS (
-        SELECT id, turn, priority, due_at FROM placed WHERE place <= slots
+        SELECT id, owner_id, turn, priority, due_at FROM placed WHERE place <= slots
         ORDER BY turn, priority DESC, due_at LIMIT :limit
     ),
-    seated AS (
-        SELECT id, turn, row_number() OVER (
-            PARTITION BY turn ORDER BY priority DESC, due_at) AS seat
+    shared AS (
+        SELECT id, owner_id, turn, count(*) OVER (PARTITION BY owner_id) AS share
         FROM chosen
     )
     SELECT {CLAIMED_COLUMNS}
-    FROM seated AS c JOIN runs AS r ON r.id = c.id JOIN jobs AS j ON j.id = r.job_id
-    -- The publish order: turn by turn, each turn's owners forwards then backwards. In a
-    -- plain A, B, A, B ... RabbitMQ's round robin over two worker processes would hand
-    -- every run of B to one of them.
-    ORDER BY c.turn, CASE WHEN c.turn % 2 = 1 THEN c.seat ELSE -c.seat END
+    FROM shared AS c JOIN runs AS r ON r.id = c.id JOIN jobs AS j ON j.id = r.job_id
+    -- The turns decide which runs make the batch; this, the order they are published
+    -- in: the owners with the fewest runs in the batch first, each owner's in turn
+    -- order. A small owner's runs so never wait in RabbitMQ behind a flood's share of
+    -- the same batch, and RabbitMQ's round robin spreads them over the worker processes
+    -- (in turns, A, B, A, B ... over two processes, all of B's went to one).
+    ORDER BY c.share, c.owner_id, c.turn
     FOR UPDATE OF j SKIP LOCKED
     """
 )
