@@ -37,7 +37,12 @@ test: lint typecheck
 unit: install
 	$(BIN)/python -m pytest tests/unit
 
-bench: install
+# The bench also runs Celery side by side (rows C6 and C9's comparison).
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench
 
 clean:
