@@ -235,11 +235,15 @@ class Executor:
                 done = handover.finish_and_take_next(
                     conn, self.settings, outcome, queue, worker_id(), now
                 )
-        except SQLAlchemyError as failure:
+        except Exception as failure:
+            # The database, or a bug in planning the next run (a row no claim can plan):
+            # either way this run's outcome must still be written, so the completer,
+            # which only records outcomes, takes it.
             log.warning(
-                "recording run %s failed (%s); handed to the completer",
+                "recording run %s with a handover failed (%s); handed to the completer",
                 outcome.run_id,
                 failure.__class__.__name__,
+                exc_info=not isinstance(failure, SQLAlchemyError),
             )
             self.completer.enqueue(outcome).add_done_callback(
                 lambda written: _report(outcome, written)

@@ -201,3 +201,22 @@ class TestExecutor:
         assert executor.flush(timeout=10)
         assert count_state(world, "succeeded") == 1
         assert count_state(world, "pending") == 2
+
+    def test_a_failed_handover_still_records_the_outcome(
+        self, world: World, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        flood(world, world.owner_id, 2)
+        set_queue(world, concurrency=1, set_concurrency=True)
+        world.dispatcher().run_once()
+        [(message, _)] = world.take_messages()
+        executor = self.executor(world)
+
+        def unplannable(*args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("a row no claim can plan")
+
+        monkeypatch.setattr(execution.handover, "finish_and_take_next", unplannable)
+        executor.execute(message.args[0])
+
+        assert executor.flush(timeout=10)
+        assert count_state(world, "succeeded") == 1, "the completer wrote the outcome"
+        assert count_state(world, "pending") == 1
