@@ -110,12 +110,20 @@ def replace_live(
     )
 
 
+# Answers the runs still unmarked that it skipped as locked. A run a worker already
+# started (and so marked) is not among them: no second pass is owed for it.
 MARK_PUBLISHED = text(
     """
-    UPDATE runs SET published_at = :now WHERE id IN (
+    WITH unmarked AS (
         SELECT id FROM runs WHERE id = ANY(:ids) AND published_at IS NULL
-        FOR UPDATE SKIP LOCKED)
-    RETURNING id
+    ),
+    marked AS (
+        UPDATE runs SET published_at = :now WHERE id IN (
+            SELECT id FROM runs WHERE id IN (SELECT id FROM unmarked)
+            FOR UPDATE SKIP LOCKED)
+        RETURNING id
+    )
+    SELECT id FROM unmarked WHERE id NOT IN (SELECT id FROM marked)
     """
 )
 
@@ -140,8 +148,7 @@ def mark_published(
     :func:`mark_published_waiting`."""
     if not run_ids:
         return []
-    marked = {row[0] for row in conn.execute(MARK_PUBLISHED, {"ids": list(run_ids), "now": now})}
-    return [run_id for run_id in run_ids if run_id not in marked]
+    return list(conn.scalars(MARK_PUBLISHED, {"ids": list(run_ids), "now": now}))
 
 
 def mark_published_waiting(conn: Connection, run_ids: Sequence[uuid.UUID], now: datetime) -> None:
