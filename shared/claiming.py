@@ -48,9 +48,9 @@ def claim_due(
         held = [queue]
     else:
         return Claimed()
-    plan = claim_repo.due_groups(
-        conn, now, held=held, limit=limit, backlog=settings.queue_backlog, queue=queue
-    )
+    plan = claim_repo.due_groups(conn, now, held=held, limit=limit, backlog=settings.queue_backlog)
+    if queue is not None:
+        plan = plan.only(queue)
     rows = claim_repo.claim_groups(conn, plan, now, limit)
     if not rows:
         return Claimed(plan=plan)

@@ -65,16 +65,14 @@ def hold_queue(conn: Connection, name: str) -> bool:
     return conn.scalar(HOLD_QUEUE, {"name": name}) is not None
 
 
-# One statement for every queue, and the same for one queue (a worker's handover, which
-# must not walk the other queues' owners): OF_QUEUE marks where it narrows the scan.
-OF_QUEUE = "/* of queue */"
-DUE_GROUPS_SQL = """
+DUE_GROUPS = text(
+    """
     WITH RECURSIVE paused AS (
         SELECT coalesce(array_agg(name), '{}') AS names FROM queues WHERE paused
     ),
     groups AS (
         (SELECT queue, owner_id, priority, due_at FROM runs
-         WHERE state = 'pending' AND due_at IS NOT NULL /* of queue */
+         WHERE state = 'pending' AND due_at IS NOT NULL
          ORDER BY queue, owner_id, priority, due_at LIMIT 1)
         UNION ALL
         SELECT step.queue, step.owner_id, step.priority, step.due_at
@@ -82,13 +80,13 @@ DUE_GROUPS_SQL = """
         CROSS JOIN LATERAL (
             (SELECT queue, owner_id, priority, due_at FROM runs
              WHERE state = 'pending' AND due_at IS NOT NULL AND NOT g.queue = ANY(p.names)
-                AND (queue, owner_id, priority) > (g.queue, g.owner_id, g.priority) /* of queue */
+                AND (queue, owner_id, priority) > (g.queue, g.owner_id, g.priority)
              ORDER BY queue, owner_id, priority, due_at LIMIT 1)
             UNION ALL
             -- A paused queue is skipped whole: its owners cost nothing.
             (SELECT queue, owner_id, priority, due_at FROM runs
              WHERE state = 'pending' AND due_at IS NOT NULL AND g.queue = ANY(p.names)
-                AND queue > g.queue /* of queue */
+                AND queue > g.queue
              ORDER BY queue, owner_id, priority, due_at LIMIT 1)
         ) AS step
     ),
@@ -151,8 +149,7 @@ DUE_GROUPS_SQL = """
     FROM live JOIN budget ON budget.queue = live.queue
     WHERE live.due_at > :now GROUP BY live.queue
     """
-DUE_GROUPS = text(DUE_GROUPS_SQL.replace(OF_QUEUE, ""))
-DUE_GROUPS_OF_QUEUE = text(DUE_GROUPS_SQL.replace(OF_QUEUE, "AND queue = :queue"))
+)
 
 
 @dataclass(frozen=True)
@@ -191,6 +188,12 @@ class DuePlan:
             owners.setdefault(group.queue, set()).add(group.owner_id)
         return [max(1, math.ceil(self.slots[g.queue] / len(owners[g.queue]))) for g in self.groups]
 
+    def only(self, queue: str) -> DuePlan:
+        """The plan for one queue: the groups and budget of ``queue`` alone."""
+        groups = [group for group in self.groups if group.queue == queue]
+        slots = {queue: self.slots[queue]} if queue in self.slots else {}
+        return DuePlan(groups, slots, self.next_due, self.full, self.backlogged)
+
     @property
     def claimable(self) -> list[tuple[Group, int]]:
         return [
@@ -201,19 +204,12 @@ class DuePlan:
 
 
 def due_groups(
-    conn: Connection,
-    now: datetime,
-    *,
-    held: Sequence[str],
-    limit: int,
-    backlog: int,
-    queue: str | None = None,
+    conn: Connection, now: datetime, *, held: Sequence[str], limit: int, backlog: int
 ) -> DuePlan:
-    """The due groups and budgets of every queue, or of ``queue`` alone."""
     plan = DuePlan()
-    params = {"now": now, "held": list(held), "limit": limit, "backlog": backlog}
-    statement = DUE_GROUPS if queue is None else DUE_GROUPS_OF_QUEUE
-    rows = conn.execute(statement, {**params, "queue": queue}).mappings()
+    rows = conn.execute(
+        DUE_GROUPS, {"now": now, "held": list(held), "limit": limit, "backlog": backlog}
+    ).mappings()
     for row in rows:
         slots = int(row["slots"])
         if row["owner_id"] is None:

@@ -285,16 +285,6 @@ def test_the_claim_reads_only_its_batch_not_the_whole_due_set(
         }
         for statement, values in (
             (claim_repo.DUE_GROUPS, {"now": world.now, "held": held, "limit": batch, "backlog": 0}),
-            (
-                claim_repo.DUE_GROUPS_OF_QUEUE,
-                {
-                    "now": world.now,
-                    "held": held,
-                    "limit": batch,
-                    "backlog": 0,
-                    "queue": world.queue,
-                },
-            ),
             (claim_repo.CLAIM_GROUPS, params),
         ):
             explained = conn.execute(
