@@ -150,7 +150,7 @@ class Driver:
         try:
             while self.claims.runs < self.count and time.monotonic() < self.deadline:
                 outgoing, _ = self.dispatcher.claim()
-                ids = [item.run_id for item in outgoing]
+                ids = [run_id for item in outgoing for run_id in item.run_ids]
                 for run_id in ids:
                     self.to_start.put(run_id)
                 if ids:

@@ -53,7 +53,7 @@ def claim_ms(ctx: BenchContext, tries: int, due: int) -> float:
             try:
                 started = time.perf_counter()
                 now = workload.now_utc()
-                held = claim_repo.hold_queues(conn, bounded=backlog > 0)
+                held = list(claim_repo.hold_queues(conn, bounded=backlog > 0))
                 plan = claim_repo.due_groups(
                     conn, now, held=held, limit=CLAIM_LIMIT, backlog=backlog
                 )

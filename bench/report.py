@@ -86,15 +86,20 @@ def versus(key: str, name: str, unit: str) -> GoalOf:
     return goal
 
 
-def versus_chronos(key: str, unit: str, higher_is_better: bool) -> GoalOf:
-    """Celery's figure next to Chronos's: the goal is for Chronos to be ahead."""
+def versus_chronos(key: str, unit: str, higher_is_better: bool, by: float = 1.0) -> GoalOf:
+    """Celery's figure next to Chronos's: the goal is for Chronos to be ahead (by a
+    factor of ``by`` for a throughput: Celery at most Chronos / ``by``)."""
 
     def goal(figures: Figures) -> Goal:
         chronos = _value(figures, key)
         shown = "not measured" if chronos is None else format_value(chronos, unit)
+        target = chronos
+        if chronos is not None and by != 1.0:
+            target = chronos / by
+            shown = f"{shown} / {by:g}"
         # Chronos ahead means Celery's figure is below (throughput) or above (latency).
         return Goal(
-            f"Chronos {shown}", chronos, higher_is_better=not higher_is_better, comparison="yes"
+            f"Chronos {shown}", target, higher_is_better=not higher_is_better, comparison="yes"
         )
 
     return goal

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import socket
 import tempfile
+import urllib.request
 import uuid
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench import workload
 from bench.context import BenchContext
@@ -23,15 +26,21 @@ def python() -> str:
 
 
 def start_scheduler(
-    ctx: BenchContext, name: str = "scheduler", *, backlog: int | None = None
+    ctx: BenchContext,
+    name: str = "scheduler",
+    *,
+    backlog: int | None = None,
+    **settings: str,
 ) -> Child:
-    """``backlog``: its CHRONOS_QUEUE_BACKLOG, if not the run's (``--backlog``)."""
+    """``backlog``: its CHRONOS_QUEUE_BACKLOG, if not the run's (``--backlog``);
+    ``settings``: other CHRONOS_* variables of its own (its metrics port among them)."""
     # Its own metrics port, on loopback: another scheduler (or another engineer's bench
     # run) may hold 9192.
     env = ctx.child_env(
         CHRONOS_SCHEDULER_METRICS_HOST="127.0.0.1",
         CHRONOS_SCHEDULER_METRICS_PORT=str(free_port()),
     )
+    env.update(settings)
     if backlog is not None:
         env["CHRONOS_QUEUE_BACKLOG"] = str(backlog)
     return spawn(name, [python(), "-m", "scheduler"], env, ctx.log_dir)
@@ -114,16 +123,42 @@ class WorkerStack:
     def __init__(self) -> None:
         self.scheduler: Child | None = None
         self.worker: Child | None = None
+        self.scheduler_settings: dict[str, str] = {}
+        self.metrics_port = 0
 
-    def ensure(self, ctx: BenchContext) -> tuple[Child, Child]:
+    def ensure(self, ctx: BenchContext, **scheduler_settings: str) -> tuple[Child, Child]:
+        """The stack, its scheduler started with ``scheduler_settings`` (CHRONOS_*
+        variables): one started with others is replaced, the worker kept."""
+        if self.scheduler is not None and scheduler_settings != self.scheduler_settings:
+            stop_together([self.scheduler], 10.0)
+            self.scheduler = self._start_scheduler(ctx, scheduler_settings)
+            if self.worker is not None:
+                wait_dispatching(ctx, self.scheduler, workload.create_owner(ctx.engine))
         if self.scheduler is None or self.worker is None:
-            self.scheduler = start_scheduler(ctx)
+            self.scheduler = self._start_scheduler(ctx, scheduler_settings)
             self.worker = start_worker(ctx)
             wait_worker_ready(ctx, self.worker, [self.scheduler])
         self.scheduler.check_alive()
         self.worker.check_alive()
         ctx.reset_tables()
         return self.scheduler, self.worker
+
+    def _start_scheduler(self, ctx: BenchContext, settings: dict[str, str]) -> Child:
+        self.scheduler_settings = settings
+        self.metrics_port = free_port()
+        return start_scheduler(
+            ctx, CHRONOS_SCHEDULER_METRICS_PORT=str(self.metrics_port), **settings
+        )
+
+    def scheduler_counter(self, name: str) -> float:
+        """A counter of the shared scheduler's metrics (``chronos_scheduler_<name>``)."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            page = response.read().decode()
+        for family in text_string_to_metric_families(page):
+            if family.name == f"chronos_scheduler_{name}":
+                return float(family.samples[0].value)
+        raise RuntimeError(f"the scheduler shows no chronos_scheduler_{name}")
 
     def stop(self) -> None:
         stop_together([child for child in (self.worker, self.scheduler) if child], 10.0)

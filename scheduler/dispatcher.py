@@ -27,8 +27,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
+from scheduler.packing import pack
 from scheduler.publisher import Outgoing, Publisher, PublishError
-from shared.broker import run_message
+from shared.broker import runs_message
 from shared.claiming import claim_due
 from shared.clock import Clock
 from shared.repository import Row
@@ -77,6 +78,8 @@ class Dispatcher:
         # What the last claim found: when the next run falls due, and whether due runs
         # wait for room in their queue (see shared.repository.claim).
         self.plan = claim_repo.DuePlan()
+        # The queues with a concurrency limit, as the last claim found them.
+        self.limited: frozenset[str] = frozenset()
         self.after_claim = after_claim
 
     def run_once(self) -> DispatchResult:
@@ -99,14 +102,24 @@ class Dispatcher:
         with self.engine.begin() as conn:
             claimed = claim_due(conn, self.settings, now, limit)
         self.plan = claimed.plan
+        self.limited = claimed.limited
         return self.messages(claimed.queued, now), claimed.skipped
 
     def messages(self, runs: list[Row], now: datetime) -> list[Outgoing]:
-        """One Dramatiq message per run, to the run's job's queue."""
-        return [
-            Outgoing(run["id"], run_message(self.settings, run["queue"], run["id"], now))
-            for run in runs
-        ]
+        """The runs as Dramatiq messages to their job's queue: one run each for a
+        trickle, several while a queue has a backlog (scheduler.packing)."""
+        packed = pack(
+            runs,
+            most=self.settings.runs_per_message,
+            min_messages=self.settings.min_messages_per_batch,
+            one_per_message=self.limited,
+        )
+        outgoing = []
+        for message_runs in packed:
+            run_ids = tuple(run["id"] for run in message_runs)
+            queue = message_runs[0]["queue"]
+            outgoing.append(Outgoing(run_ids, runs_message(self.settings, queue, run_ids, now)))
+        return outgoing
 
     def publish(self, outgoing: list[Outgoing]) -> int:
         """Steps 2 and 3: send the batch, then mark what RabbitMQ confirmed."""
@@ -141,7 +154,7 @@ class Dispatcher:
         with self.engine.begin() as conn:
             failed = dispatch_repo.fail_unroutable(
                 conn,
-                [item.run_id for item in unknown],
+                [run_id for item in unknown for run_id in item.run_ids],
                 {"kind": str(ErrorKind.EXCEPTION), "message": message},
                 self.clock.now(),
             )
@@ -149,8 +162,7 @@ class Dispatcher:
                 conn, sorted({row["job_id"] for row in failed}), self.clock.now()
             )
         log.error("failed %d runs: %s", len(failed), message)
-        refused = {item.run_id for item in unknown}
-        return [item for item in outgoing if item.run_id not in refused]
+        return [item for item in outgoing if item.message.queue_name in known]
 
     def mark(self, confirmed: list[uuid.UUID]) -> int:
         """Step 3 alone: record the confirmed publish."""

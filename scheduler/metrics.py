@@ -55,6 +55,12 @@ class SchedulerMetrics:
             "Claimed runs whose publish RabbitMQ confirmed.",
             registry=self.registry,
         )
+        self.messages = Counter(
+            "chronos_scheduler_messages",
+            "Messages whose publish RabbitMQ confirmed; one carries a run, or several while "
+            "a queue has a backlog (published runs / messages = runs per message).",
+            registry=self.registry,
+        )
         self.republished = Counter(
             "chronos_scheduler_republished",
             "Runs published again: no confirmed publish, or a message gone missing.",

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import dramatiq
@@ -39,7 +39,9 @@ BLOCKED_TIMEOUT = 10.0
 
 @dataclass(frozen=True)
 class Outgoing:
-    run_id: uuid.UUID
+    """One message and the runs it carries (one, or several of one queue)."""
+
+    run_ids: tuple[uuid.UUID, ...]
     message: dramatiq.Message[None]
 
 
@@ -54,6 +56,8 @@ class Publisher:
         self._channel: pika.adapters.blocking_connection.BlockingChannel | None = None
         self._returned: set[str] = set()
         self._returned_queues: set[str] = set()
+        # Told how many messages each publish got confirmed (the scheduler's metrics).
+        self.on_confirmed: Callable[[int], object] | None = None
 
     def _open(self) -> pika.adapters.blocking_connection.BlockingChannel:
         if self._channel is not None and self._channel.is_open:
@@ -92,7 +96,7 @@ class Publisher:
             log.warning("a message we did not send came back from RabbitMQ")
 
     def publish(self, batch: Sequence[Outgoing]) -> list[uuid.UUID]:
-        """Publish a batch; returns the run ids RabbitMQ confirmed."""
+        """Publish a batch; returns the ids of the runs whose message RabbitMQ confirmed."""
         if not batch:
             return []
         try:
@@ -126,7 +130,10 @@ class Publisher:
                 len(self._returned),
                 ", ".join(sorted(self._returned_queues)),
             )
-        return [item.run_id for item in batch if item.message.message_id not in self._returned]
+        confirmed = [item for item in batch if item.message.message_id not in self._returned]
+        if self.on_confirmed is not None:
+            self.on_confirmed(len(confirmed))
+        return [run_id for item in confirmed for run_id in item.run_ids]
 
     def queue_depth(self, queue_name: str) -> int | None:
         """Messages ready in the queue, or None if RabbitMQ can't say right now."""

@@ -88,6 +88,7 @@ class Scheduler:
         self.clock = clock
         self.metrics = metrics if metrics is not None else SchedulerMetrics()
         self.publisher = Publisher(settings)
+        self.publisher.on_confirmed = self.metrics.messages.inc
         self.dispatcher = Dispatcher(
             settings, engine, self.publisher, clock, after_claim=faults.after_claim(settings)
         )

@@ -1,14 +1,20 @@
 """The Dramatiq broker and message format shared by the scheduler and the workers.
 
-The scheduler publishes plain Dramatiq messages for the actor ``execute_run``, whose only
-argument is the run id (also the message id), to queues declared exactly as Dramatiq
-declares them. So a stock ``dramatiq worker`` consumes them with no custom glue.
+The scheduler publishes plain Dramatiq messages to queues declared exactly as Dramatiq
+declares them, so a stock ``dramatiq worker`` consumes them with no custom glue. A
+message is one of two shapes:
+
+- ``execute_run(run_id)``: one run; the message id is the run id. A trickle of runs
+  travels this way, and so did every message before multi-run messages.
+- ``execute_runs([run_id, ...])``: several runs of one queue, while the queue has a
+  backlog (scheduler.packing); the message id is new, and names no run.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
@@ -16,10 +22,13 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from shared.settings import Settings
 
 ACTOR_NAME = "execute_run"
+RUNS_ACTOR_NAME = "execute_runs"
 
 
 def make_broker(settings: Settings) -> RabbitmqBroker:
-    broker = RabbitmqBroker(url=settings.broker_url)
+    # Confirmed: a worker publishes only to send on runs waiting in a message
+    # (worker.waiting), and must know RabbitMQ has them before it lets them go.
+    broker = RabbitmqBroker(url=settings.broker_url, confirm_delivery=True)
     for queue in settings.queues:
         broker.declare_queue(settings.queue_name(queue))
     return broker
@@ -28,14 +37,35 @@ def make_broker(settings: Settings) -> RabbitmqBroker:
 def run_message(
     settings: Settings, queue: str, run_id: uuid.UUID, now: datetime
 ) -> dramatiq.Message[None]:
+    return message_for(settings.queue_name(queue), [run_id], now)
+
+
+def runs_message(
+    settings: Settings, queue: str, run_ids: Sequence[uuid.UUID], now: datetime
+) -> dramatiq.Message[None]:
+    """The message for ``run_ids``: one-run messages keep their old shape."""
+    return message_for(settings.queue_name(queue), run_ids, now)
+
+
+def message_for(
+    queue_name: str, run_ids: Sequence[uuid.UUID], now: datetime | None = None
+) -> dramatiq.Message[None]:
+    """The message for ``run_ids`` on the RabbitMQ queue ``queue_name``."""
+    args: tuple[str] | tuple[list[str]]
+    if len(run_ids) == 1:
+        actor_name, args, message_id = ACTOR_NAME, (str(run_ids[0]),), str(run_ids[0])
+    else:
+        actor_name, message_id = RUNS_ACTOR_NAME, str(uuid.uuid4())
+        args = ([str(run_id) for run_id in run_ids],)
+    sent = now if now is not None else datetime.now(UTC)
     return dramatiq.Message(
-        queue_name=settings.queue_name(queue),
-        actor_name=ACTOR_NAME,
-        args=(str(run_id),),
+        queue_name=queue_name,
+        actor_name=actor_name,
+        args=args,
         kwargs={},
         options={},
-        message_id=str(run_id),
-        message_timestamp=int(now.timestamp() * 1000),
+        message_id=message_id,
+        message_timestamp=int(sent.timestamp() * 1000),
     )
 
 

@@ -35,6 +35,8 @@ class Claimed:
     queued: list[Row] = field(default_factory=list)
     skipped: int = 0
     plan: claim_repo.DuePlan = field(default_factory=claim_repo.DuePlan)
+    # The queues held with a concurrency limit: their runs travel one per message.
+    limited: frozenset[str] = frozenset()
 
 
 def claim_due(
@@ -45,17 +47,20 @@ def claim_due(
     if queue is None:
         held = claim_repo.hold_queues(conn, bounded=settings.queue_backlog > 0)
     elif claim_repo.hold_queue(conn, queue):
-        held = [queue]
+        held = {queue: True}
     else:
         return Claimed()
-    plan = claim_repo.due_groups(conn, now, held=held, limit=limit, backlog=settings.queue_backlog)
+    limited = frozenset(name for name, is_limited in held.items() if is_limited)
+    plan = claim_repo.due_groups(
+        conn, now, held=list(held), limit=limit, backlog=settings.queue_backlog
+    )
     if queue is not None:
         plan = plan.only(queue)
     rows = claim_repo.claim_groups(conn, plan, now, limit)
     if not rows:
-        return Claimed(plan=plan)
+        return Claimed(plan=plan, limited=limited)
     queued, skipped = _apply_policies(conn, settings, rows, now)
-    return Claimed(queued, skipped, plan)
+    return Claimed(queued, skipped, plan, limited)
 
 
 def _apply_policies(

@@ -83,6 +83,12 @@ class Settings:
     # behind another owner's burst; a queue's pause or new limit then also takes effect
     # at once. Several times what the consumers prefetch, so workers never wait for it.
     queue_backlog: int = 500
+    # Runs one message may carry when a queue has a backlog (1: one message per run);
+    # see scheduler.packing. A claim is split into at least ``min_messages_per_batch``
+    # messages per queue first, so that no worker thread idles while another works
+    # through a long message: set it near the number of worker threads.
+    runs_per_message: int = 16
+    min_messages_per_batch: int = 32
     # The most missed occurrences a ``run_all`` job replays after a gap (0: all of them).
     max_catchup: int = 100
     # A fault point for the fault tests (scheduler.faults), never on in production.
@@ -226,6 +232,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         email_per_minute=int(_number(environ, "CHRONOS_EMAIL_PER_MINUTE", 60, 1)),
         queue_backlog=int(_number(environ, "CHRONOS_QUEUE_BACKLOG", 500, 0)),
         max_catchup=int(_number(environ, "CHRONOS_MAX_CATCHUP", 100, 0)),
+        runs_per_message=_whole(environ, "CHRONOS_RUNS_PER_MESSAGE", 16, 1, maximum=64),
+        min_messages_per_batch=_whole(environ, "CHRONOS_MIN_MESSAGES_PER_BATCH", 32, 1),
         test_crash_after_claim=env != "production"
         and _flag(environ, "CHRONOS_TEST_CRASH_AFTER_CLAIM", False),
         max_live_jobs_per_user=_whole(environ, "CHRONOS_MAX_LIVE_JOBS_PER_USER", 10000, 1),

@@ -59,6 +59,7 @@ CONTRACT: dict[str, tuple[Kind, Process]] = {
     "dramatiq_message_duration_milliseconds": ("histogram", "worker"),
     "chronos_scheduler_claimed_total": ("counter", "scheduler"),
     "chronos_scheduler_published_total": ("counter", "scheduler"),
+    "chronos_scheduler_messages_total": ("counter", "scheduler"),
     "chronos_scheduler_republished_total": ("counter", "scheduler"),
     "chronos_scheduler_rescued_total": ("counter", "scheduler"),
     "chronos_scheduler_pruned_total": ("counter", "scheduler"),

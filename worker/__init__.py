@@ -1,9 +1,9 @@
 """The worker: ``dramatiq worker`` (the standard Dramatiq CLI).
 
 Importing this module builds the broker from the environment, declares the queues in
-CHRONOS_QUEUES (with CHRONOS_QUEUE_PREFIX), and registers the one actor, ``execute_run``,
-that executes every job type. Scale it with Dramatiq's own flags: ``--processes``,
-``--threads`` and ``--queues``.
+CHRONOS_QUEUES (with CHRONOS_QUEUE_PREFIX), and registers the two actors that execute
+every job type: ``execute_run`` (a message of one run) and ``execute_runs`` (several).
+Scale it with Dramatiq's own flags: ``--processes``, ``--threads`` and ``--queues``.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import os
 from functools import cache
 
 import dramatiq
-from dramatiq.middleware import prometheus
+from dramatiq.middleware import CurrentMessage, prometheus
 from sqlalchemy import Engine
 
 from shared import jobtypes
-from shared.broker import ACTOR_NAME, make_broker
+from shared.broker import ACTOR_NAME, RUNS_ACTOR_NAME, make_broker
 from shared.clock import host_clock
 from shared.db import database_clock, make_engine
 from shared.hardening import protect_process
@@ -28,6 +28,7 @@ from worker.execution import Executor, FlushOutcomes
 from worker.heartbeat import Heartbeat, InFlight
 from worker.metrics import RunMetrics
 from worker.signals import merge_duplicate_sigterms
+from worker.waiting import Waiting
 
 # Chronos retries are runs that users can see, with their own backoff; Dramatiq's own
 # would run an attempt twice behind our back. Time limits are enforced by the heartbeat
@@ -69,9 +70,25 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = prometheus.DB_PATH
 clock = database_clock(engine, host_clock(os.environ, settings.env))
 in_flight = InFlight()
 broker = make_broker(settings)
+
+
+def send_confirmed(message: dramatiq.Message[None]) -> bool:
+    """Publish ``message`` through the worker's broker, which confirms every publish."""
+    broker.enqueue(message)
+    return True
+
+
 executor = Executor(
-    settings, engine, clock, in_flight, RunMetrics(), in_thread_types=BUILT_IN_TYPES
+    settings,
+    engine,
+    clock,
+    in_flight,
+    RunMetrics(),
+    in_thread_types=BUILT_IN_TYPES,
+    waiting=Waiting(send_confirmed),
 )
+# An ``execute_runs`` message names its queue only in its envelope.
+broker.add_middleware(CurrentMessage())
 # Not among Dramatiq's default middleware: added here, with its exposition server.
 broker.add_middleware(prometheus.Prometheus())
 broker.add_middleware(FlushOutcomes(executor))
@@ -87,3 +104,15 @@ dramatiq.set_broker(broker)
 )
 def execute_run(run_id: str) -> None:
     executor.execute(run_id)
+
+
+@dramatiq.actor(
+    actor_name=RUNS_ACTOR_NAME,
+    queue_name=settings.queue_name(settings.queues[0]),
+    max_retries=0,
+    time_limit=NO_DRAMATIQ_TIME_LIMIT_MS,
+)
+def execute_runs(run_ids: list[str]) -> None:
+    message = CurrentMessage.get_current_message()
+    assert message is not None  # set by the middleware for every message processed
+    executor.execute_all(run_ids, message.queue_name)

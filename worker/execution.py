@@ -1,6 +1,8 @@
 """Executing one run: claim it, call its type's handler, record the outcome.
 
-At-least-once delivery is assumed. A message for a run that is not ``queued`` (a
+A message carries one run, or several (``execute_runs``, see scheduler.packing), which
+run one after another in the thread that took the message, each started just before its
+handler. At-least-once delivery is assumed. A message for a run that is not ``queued`` (a
 duplicate, or a run cancelled before a worker took it) finds nothing to start and is
 dropped, so a run starts at most once.
 
@@ -46,6 +48,7 @@ from worker.batcher import Batcher
 from worker.heartbeat import InFlight
 from worker.isolation import HandlerCrashed, HandlerRaised, call_isolated
 from worker.metrics import RunMetrics
+from worker.waiting import Waiting
 
 log = logging.getLogger("chronos.worker")
 
@@ -79,6 +82,14 @@ def with_database_retries(action: Callable[[], Any], what: str) -> Any:
     return action()
 
 
+def parse_run_id(raw: object) -> uuid.UUID | None:
+    """A run id from a message, or None (logged) for anything else."""
+    try:
+        return uuid.UUID(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return None
+
+
 def capped_result(result: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if result is None:
         return None
@@ -106,8 +117,11 @@ class Executor:
         metrics: RunMetrics | None = None,
         *,
         in_thread_types: frozenset[str] | None = None,
+        waiting: Waiting | None = None,
     ) -> None:
         self.settings = settings
+        # Sends on the runs of a message held up behind a slow one (None: never).
+        self.waiting = waiting
         # Types whose handler runs in the worker thread itself (the built-in ones); any
         # other runs in a child process (worker.isolation). None: every type in-thread.
         self.in_thread_types = in_thread_types
@@ -166,10 +180,40 @@ class Executor:
         )
         return run
 
-    def execute(self, raw_run_id: str) -> None:
-        try:
-            run_id = uuid.UUID(raw_run_id)
-        except (ValueError, TypeError):
+    def execute_all(self, raw_run_ids: object, queue_name: str) -> None:
+        """A message of several runs, from the RabbitMQ queue ``queue_name``: each is
+        started only when its handler is about to begin, one after the other, so those
+        waiting behind stay ``queued`` (neither timed nor lost if this process dies: the
+        message comes back). Runs held up by a slow one, or by this worker's stop, are
+        sent on in a message of their own (worker.waiting). Dramatiq acks the message
+        when this returns: every run in it was started, sent on, or found not startable."""
+        if not isinstance(raw_run_ids, list):
+            log.error("dropping a message whose runs are not a list: %r", raw_run_ids)
+            return
+        remaining: list[str] = []
+        for raw_run_id in raw_run_ids:
+            run_id = parse_run_id(raw_run_id)
+            if run_id is None:
+                log.error("dropping a malformed run id %r from a message", raw_run_id)
+            else:
+                remaining.append(str(run_id))
+        while remaining:
+            current = remaining.pop(0)
+            if self.waiting is None:
+                self.execute(current)
+                continue
+            held = self.waiting.hold(queue_name, remaining)
+            try:
+                self.execute(current)
+            finally:
+                sent_on = self.waiting.drop(held)
+            stopping = bool(remaining) and self.stopping.is_set()
+            if sent_on or (stopping and self.waiting.send_on(queue_name, remaining)):
+                return
+
+    def execute(self, raw_run_id: object) -> None:
+        run_id = parse_run_id(raw_run_id)
+        if run_id is None:
             log.error("dropping a message with a malformed run id %r", raw_run_id)
             return
         with log_context(run_id=str(run_id)):

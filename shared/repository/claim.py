@@ -39,16 +39,18 @@ from shared.repository import Row
 from shared.repository.runs import NOTIFY_CHANNEL
 
 HOLD_QUEUES = text(
-    "SELECT name FROM queues WHERE NOT paused AND (concurrency IS NOT NULL OR :bounded) "
+    "SELECT name, concurrency IS NOT NULL AS limited FROM queues "
+    "WHERE NOT paused AND (concurrency IS NOT NULL OR :bounded) "
     "ORDER BY name FOR UPDATE SKIP LOCKED"
 )
 
 
-def hold_queues(conn: Connection, *, bounded: bool) -> list[str]:
+def hold_queues(conn: Connection, *, bounded: bool) -> dict[str, bool]:
     """Lock, until commit, the rows of the queues whose room this claim must count alone:
     those with a concurrency limit, and every queue while the backlog is ``bounded``.
-    A queue whose row another scheduler holds gets nothing from this claim."""
-    return list(conn.scalars(HOLD_QUEUES, {"bounded": bounded}))
+    A queue whose row another scheduler holds gets nothing from this claim. Returns
+    each held queue's name, and whether it has a concurrency limit."""
+    return {row.name: row.limited for row in conn.execute(HOLD_QUEUES, {"bounded": bounded})}
 
 
 HOLD_QUEUE = text(

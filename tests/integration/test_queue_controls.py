@@ -207,7 +207,7 @@ def test_a_flooding_owner_does_not_delay_another_owners_run_beyond_one_batch(
 
     queued, _ = dispatcher.claim()
 
-    order = owners_of(world, [item.run_id for item in queued])
+    order = owners_of(world, [run_id for item in queued for run_id in item.run_ids])
     assert len(order) == 100
     # Turns decide who makes the batch: the second owner's 3 runs, due later and at a
     # lower priority, are in it. The owner with the fewest runs in it goes out first.
@@ -238,7 +238,8 @@ def test_a_limited_queues_freed_slot_goes_to_the_owner_with_fewest_runs_in_it(
 
     queued, _ = dispatcher.claim()
 
-    assert owners_of(world, [item.run_id for item in queued]) == [second_owner]
+    claimed = [run_id for item in queued for run_id in item.run_ids]
+    assert owners_of(world, claimed) == [second_owner]
     assert len(mine) == 10
     assert len(theirs) == 2
 
@@ -251,7 +252,7 @@ def test_within_one_owner_priority_then_due_time_decide(world: World) -> None:
     with world.engine.connect() as conn:
         jobs = conn.execute(
             text("SELECT job_id FROM runs WHERE id = ANY(:ids)"),
-            {"ids": [item.run_id for item in queued]},
+            {"ids": [run_id for item in queued for run_id in item.run_ids]},
         ).scalars()
         claimed = set(jobs)
     assert claimed == {*high, low[0]}
@@ -268,7 +269,7 @@ def test_the_claim_reads_only_its_batch_not_the_whole_due_set(
     batch = 500
     with world.engine.connect() as conn:
         conn.execute(text("ANALYZE runs"))
-        held = claim_repo.hold_queues(conn, bounded=False)
+        held = list(claim_repo.hold_queues(conn, bounded=False))
         plan = claim_repo.due_groups(conn, world.now, held=held, limit=batch, backlog=0)
         chosen = plan.claimable
         params = {
