@@ -148,6 +148,9 @@ class Outcome:
     resumed_at: datetime | None = None
     paused_early: int = 0
     paused_runs: int = 0
+    # Runs one worker kill may lose: those whose handler was running (processes x
+    # threads). Runs waiting behind them in a message are still queued, not lost.
+    lost_per_kill: int = 0
 
     @property
     def target_duplicates(self) -> int:
@@ -180,7 +183,14 @@ class Outcome:
             found.append(f"{self.paused_early} runs of the paused queue started while paused")
         if self.target_missing:
             found.append(f"{self.target_missing} succeeded http runs never called the target")
+        if report.lost > self.lost_bound:
+            found.append(f"{report.lost} lost runs, more than kills x threads ({self.lost_bound})")
         return found
+
+    @property
+    def lost_bound(self) -> int:
+        kills = self.chaos.kills["worker"] if self.chaos else 0
+        return kills * self.lost_per_kill
 
 
 # Running -------------------------------------------------------------------------------
@@ -484,6 +494,7 @@ def soak(
 
     chaos = Chaos(stack, rng)
     outcome.chaos = chaos
+    outcome.lost_per_kill = args.worker_processes * args.worker_threads
     killing = time.monotonic()
     kill_window(chaos, ctx.engine, ids, window, began, outcome)
     if outcome.resumed_at is None:
@@ -561,7 +572,11 @@ def render(outcome: Outcome, args: argparse.Namespace, elapsed: float) -> list[s
             f"killing {outcome.kill_seconds:.0f} s, settling {outcome.settle_seconds:.0f} s"
             f"{'' if outcome.settled else ' (NOT settled)'}, elapsed {elapsed:.0f} s",
         ),
-        ("lost", f"{report.lost:,} runs (their worker was killed)"),
+        (
+            "lost",
+            f"{report.lost:,} runs (their worker was killed; at most kills x processes x "
+            f"threads = {outcome.lost_bound:,})",
+        ),
         ("retried", f"{report.retried:,} runs (retries of failed or lost attempts)"),
         ("duplicates", f"{report.duplicates}"),
         ("stuck", f"{report.stuck}"),

@@ -45,6 +45,10 @@ log = logging.getLogger("chronos.scheduler.dispatcher")
 UNPUBLISHED_AFTER = timedelta(seconds=5)
 # Runs published this long ago and still not started are candidates to publish again.
 STALE_AFTER = timedelta(minutes=5)
+# Runs sent ahead of their due time that may be waiting in workers at once, about (per
+# scheduler); and the shortest window the adaptation goes down to.
+EARLY_RUNS = 4
+MIN_WINDOW = timedelta(milliseconds=1)
 # Called with each claimed batch after its commit, before its publish: the fault tests
 # crash the process there (see scheduler.faults).
 AfterClaim = Callable[[list[Outgoing]], None]
@@ -81,6 +85,9 @@ class Dispatcher:
         # The queues with a concurrency limit, as the last claim found them.
         self.limited: frozenset[str] = frozenset()
         self.after_claim = after_claim
+        # Runs due this soon are claimed and published now, carrying their due instant.
+        self.ahead = timedelta(seconds=settings.dispatch_ahead_seconds)
+        self.window = self.ahead
 
     def run_once(self) -> DispatchResult:
         """Claim, publish and mark one batch of due runs."""
@@ -100,10 +107,24 @@ class Dispatcher:
         limit = self.batch_size if limit is None else limit
         now = self.clock.now()
         with self.engine.begin() as conn:
-            claimed = claim_due(conn, self.settings, now, limit)
+            claimed = claim_due(conn, self.settings, now, limit, due_by=now + self.window)
         self.plan = claimed.plan
         self.limited = claimed.limited
+        self.adapt_window(sum(1 for run in claimed.queued if run["due_at"] > now))
         return self.messages(claimed.queued, now), claimed.skipped
+
+    def adapt_window(self, early: int) -> None:
+        """A worker holds a thread until a run sent ahead is due, so the runs waiting so
+        at any moment are the window times the rate at which runs fall due. Keep them to
+        about EARLY_RUNS: at 50 runs/s the whole window, at 500/s a few milliseconds of it
+        (a full window would park every thread while runs already due queue up behind)."""
+        if not self.ahead:
+            return
+        if early == 0:
+            self.window = min(self.ahead, max(self.window * 2, MIN_WINDOW))
+            return
+        rate = early / max(self.window.total_seconds(), MIN_WINDOW.total_seconds())
+        self.window = max(MIN_WINDOW, min(self.ahead, timedelta(seconds=EARLY_RUNS / rate)))
 
     def messages(self, runs: list[Row], now: datetime) -> list[Outgoing]:
         """The runs as Dramatiq messages to their job's queue: one run each for a
@@ -118,7 +139,12 @@ class Dispatcher:
         for message_runs in packed:
             run_ids = tuple(run["id"] for run in message_runs)
             queue = message_runs[0]["queue"]
-            outgoing.append(Outgoing(run_ids, runs_message(self.settings, queue, run_ids, now)))
+            # Claimed ahead of time: the worker starts none of them before the last is due.
+            # (Runs published again by recover() or redeliver_stale() are long due.)
+            due = max(run.get("due_at") or now for run in message_runs)
+            not_before = due if due > now else None
+            message = runs_message(self.settings, queue, run_ids, now, not_before=not_before)
+            outgoing.append(Outgoing(run_ids, message))
         return outgoing
 
     def publish(self, outgoing: list[Outgoing]) -> int:

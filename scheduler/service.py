@@ -262,7 +262,9 @@ class Scheduler:
             return MIN_IDLE_PAUSE
         pause = poll
         if plan.next_due is not None:
-            pause = min(pause, max(0.0, (plan.next_due - self.clock.now()).total_seconds()))
+            # Woken early enough to claim and publish the run before its due time.
+            until_due = plan.next_due - self.dispatcher.window - self.clock.now()
+            pause = min(pause, max(0.0, until_due.total_seconds()))
         if plan.backlogged:
             pause = min(pause, FULL_QUEUE_POLL)
         elif plan.full:

@@ -12,6 +12,7 @@ message is one of two shapes:
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -23,6 +24,8 @@ from shared.settings import Settings
 
 ACTOR_NAME = "execute_run"
 RUNS_ACTOR_NAME = "execute_runs"
+# A message option: the Unix time (seconds) before which none of its runs may start.
+NOT_BEFORE = "chronos_not_before"
 
 
 def make_broker(settings: Settings) -> RabbitmqBroker:
@@ -41,16 +44,26 @@ def run_message(
 
 
 def runs_message(
-    settings: Settings, queue: str, run_ids: Sequence[uuid.UUID], now: datetime
+    settings: Settings,
+    queue: str,
+    run_ids: Sequence[uuid.UUID],
+    now: datetime,
+    *,
+    not_before: datetime | None = None,
 ) -> dramatiq.Message[None]:
     """The message for ``run_ids``: one-run messages keep their old shape."""
-    return message_for(settings.queue_name(queue), run_ids, now)
+    return message_for(settings.queue_name(queue), run_ids, now, not_before=not_before)
 
 
 def message_for(
-    queue_name: str, run_ids: Sequence[uuid.UUID], now: datetime | None = None
+    queue_name: str,
+    run_ids: Sequence[uuid.UUID],
+    now: datetime | None = None,
+    *,
+    not_before: datetime | None = None,
 ) -> dramatiq.Message[None]:
-    """The message for ``run_ids`` on the RabbitMQ queue ``queue_name``."""
+    """The message for ``run_ids`` on the RabbitMQ queue ``queue_name``; ``not_before``:
+    the instant before which the worker must start none of them (dispatched ahead)."""
     args: tuple[str] | tuple[list[str]]
     if len(run_ids) == 1:
         actor_name, args, message_id = ACTOR_NAME, (str(run_ids[0]),), str(run_ids[0])
@@ -63,10 +76,21 @@ def message_for(
         actor_name=actor_name,
         args=args,
         kwargs={},
-        options={},
+        options={} if not_before is None else {NOT_BEFORE: not_before.timestamp()},
         message_id=message_id,
         message_timestamp=int(sent.timestamp() * 1000),
     )
+
+
+def not_before_of(message: dramatiq.Message[None]) -> datetime | None:
+    """The instant a message's runs may start, if it was dispatched ahead."""
+    raw = message.options.get(NOT_BEFORE)
+    if isinstance(raw, int | float) and not isinstance(raw, bool) and math.isfinite(raw):
+        try:
+            return datetime.fromtimestamp(raw, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    return None
 
 
 def declare_queues(settings: Settings) -> None:

@@ -40,10 +40,18 @@ class Claimed:
 
 
 def claim_due(
-    conn: Connection, settings: Settings, now: datetime, limit: int, *, queue: str | None = None
+    conn: Connection,
+    settings: Settings,
+    now: datetime,
+    limit: int,
+    *,
+    queue: str | None = None,
+    due_by: datetime | None = None,
 ) -> Claimed:
-    """Claim up to ``limit`` due runs: of every queue, or of ``queue`` alone (whose row
-    must then be held with a concurrency limit: :func:`claim_repo.hold_queue`)."""
+    """Claim up to ``limit`` runs due by ``due_by`` (``now`` unless dispatching ahead):
+    of every queue, or of ``queue`` alone (whose row must then be held with a concurrency
+    limit: :func:`claim_repo.hold_queue`)."""
+    due_by = now if due_by is None else due_by
     if queue is None:
         held = claim_repo.hold_queues(conn, bounded=settings.queue_backlog > 0)
     elif claim_repo.hold_queue(conn, queue):
@@ -52,11 +60,11 @@ def claim_due(
         return Claimed()
     limited = frozenset(name for name, is_limited in held.items() if is_limited)
     plan = claim_repo.due_groups(
-        conn, now, held=list(held), limit=limit, backlog=settings.queue_backlog
+        conn, due_by, held=list(held), limit=limit, backlog=settings.queue_backlog
     )
     if queue is not None:
         plan = plan.only(queue)
-    rows = claim_repo.claim_groups(conn, plan, now, limit)
+    rows = claim_repo.claim_groups(conn, plan, due_by, limit)
     if not rows:
         return Claimed(plan=plan, limited=limited)
     queued, skipped = _apply_policies(conn, settings, rows, now)

@@ -17,7 +17,7 @@ from dramatiq.middleware import CurrentMessage, prometheus
 from sqlalchemy import Engine
 
 from shared import jobtypes
-from shared.broker import ACTOR_NAME, RUNS_ACTOR_NAME, make_broker
+from shared.broker import ACTOR_NAME, RUNS_ACTOR_NAME, make_broker, not_before_of
 from shared.clock import host_clock
 from shared.db import database_clock, make_engine
 from shared.hardening import protect_process
@@ -87,7 +87,7 @@ executor = Executor(
     in_thread_types=BUILT_IN_TYPES,
     waiting=Waiting(send_confirmed),
 )
-# An ``execute_runs`` message names its queue only in its envelope.
+# A message names its queue, and its not-before instant, only in its envelope.
 broker.add_middleware(CurrentMessage())
 # Not among Dramatiq's default middleware: added here, with its exposition server.
 broker.add_middleware(prometheus.Prometheus())
@@ -103,7 +103,7 @@ dramatiq.set_broker(broker)
     time_limit=NO_DRAMATIQ_TIME_LIMIT_MS,
 )
 def execute_run(run_id: str) -> None:
-    executor.execute(run_id)
+    executor.execute(run_id, not_before_of(current_message()))
 
 
 @dramatiq.actor(
@@ -113,6 +113,11 @@ def execute_run(run_id: str) -> None:
     time_limit=NO_DRAMATIQ_TIME_LIMIT_MS,
 )
 def execute_runs(run_ids: list[str]) -> None:
+    message = current_message()
+    executor.execute_all(run_ids, message.queue_name, not_before_of(message))
+
+
+def current_message() -> dramatiq.Message[None]:
     message = CurrentMessage.get_current_message()
     assert message is not None  # set by the middleware for every message processed
-    executor.execute_all(run_ids, message.queue_name)
+    return message

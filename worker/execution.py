@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -58,6 +58,8 @@ MAX_MESSAGE_CHARS = 4096
 DATABASE_PATIENCE = (0.5, 1, 2, 4, 8, 15, 30)
 # Outcomes a process may hold unwritten before its threads wait for the database.
 OUTCOMES_IN_HAND = 1000
+# The longest a message dispatched ahead is held (CHRONOS_DISPATCH_AHEAD_SECONDS' most).
+MAX_NOT_BEFORE_WAIT = 1.0
 
 
 @cache
@@ -180,7 +182,25 @@ class Executor:
         )
         return run
 
-    def execute_all(self, raw_run_ids: object, queue_name: str) -> None:
+    def wait_until(self, not_before: datetime | None) -> None:
+        """Hold a message dispatched ahead of its due time until that instant (by
+        PostgreSQL's clock, as the scheduler judged it): its runs start then, not before."""
+        if not_before is None:
+            return
+        delay = (not_before - self.clock.now()).total_seconds()
+        if delay > MAX_NOT_BEFORE_WAIT:
+            log.warning(
+                "a message asks to wait %.1fs, more than any scheduler dispatches ahead; "
+                "waiting %.1fs",
+                delay,
+                MAX_NOT_BEFORE_WAIT,
+            )
+        if delay > 0:
+            time.sleep(min(delay, MAX_NOT_BEFORE_WAIT))
+
+    def execute_all(
+        self, raw_run_ids: object, queue_name: str, not_before: datetime | None = None
+    ) -> None:
         """A message of several runs, from the RabbitMQ queue ``queue_name``: each is
         started only when its handler is about to begin, one after the other, so those
         waiting behind stay ``queued`` (neither timed nor lost if this process dies: the
@@ -190,6 +210,7 @@ class Executor:
         if not isinstance(raw_run_ids, list):
             log.error("dropping a message whose runs are not a list: %r", raw_run_ids)
             return
+        self.wait_until(not_before)
         remaining: list[str] = []
         for raw_run_id in raw_run_ids:
             run_id = parse_run_id(raw_run_id)
@@ -211,11 +232,12 @@ class Executor:
             if sent_on or (stopping and self.waiting.send_on(queue_name, remaining)):
                 return
 
-    def execute(self, raw_run_id: object) -> None:
+    def execute(self, raw_run_id: object, not_before: datetime | None = None) -> None:
         run_id = parse_run_id(raw_run_id)
         if run_id is None:
             log.error("dropping a message with a malformed run id %r", raw_run_id)
             return
+        self.wait_until(not_before)
         with log_context(run_id=str(run_id)):
             run = self.start(run_id)
             if run is None:

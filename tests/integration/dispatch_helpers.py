@@ -261,7 +261,9 @@ def open_world(
 ) -> Iterator[World]:
     queue = f"t{uuid.uuid4().hex[:8]}"
     world = World(
-        settings=dataclasses.replace(settings, queues=(queue,)),
+        # No dispatch ahead: these tests pin the due instant to the microsecond
+        # (test_dispatch_ahead turns it on).
+        settings=dataclasses.replace(settings, queues=(queue,), dispatch_ahead_seconds=0),
         engine=engine,
         clock=FixedClock(start),
         owner_id=uuid.UUID(owner_id),

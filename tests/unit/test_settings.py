@@ -158,9 +158,16 @@ def test_the_per_user_limits_default_to_safe_values() -> None:
         ("CHRONOS_MAX_USER_PRIORITY", "10"),
         ("CHRONOS_MAX_USER_PRIORITY", "-1"),
         ("CHRONOS_MAX_USER_PRIORITY", "4.5"),
+        ("CHRONOS_RUNS_PER_MESSAGE", "0"),
+        ("CHRONOS_RUNS_PER_MESSAGE", "65"),
+        ("CHRONOS_RUNS_PER_MESSAGE", "2.5"),
+        ("CHRONOS_MIN_MESSAGES_PER_BATCH", "0"),
+        ("CHRONOS_DISPATCH_AHEAD_SECONDS", "-0.01"),
+        ("CHRONOS_DISPATCH_AHEAD_SECONDS", "1.5"),
+        ("CHRONOS_DISPATCH_AHEAD_SECONDS", "soon"),
     ],
 )
-def test_a_bad_per_user_limit_names_its_variable(variable: str, raw: str) -> None:
+def test_a_bad_limit_names_its_variable(variable: str, raw: str) -> None:
     assert_settings_error({variable: raw}, variable)
 
 
@@ -466,3 +473,18 @@ def test_the_multiprocess_directory_is_prometheus_clients_own_variable():
     assert load_settings({}).prometheus_multiproc_dir is None
     settings = load_settings({"PROMETHEUS_MULTIPROC_DIR": "/run/chronos-metrics"})
     assert settings.prometheus_multiproc_dir == "/run/chronos-metrics"
+
+
+def test_the_dispatch_settings_default_and_read() -> None:
+    defaults = load_quietly({})
+    assert (defaults.runs_per_message, defaults.min_messages_per_batch) == (16, 32)
+    assert defaults.dispatch_ahead_seconds == 0.05
+    chosen = load_quietly(
+        {
+            "CHRONOS_RUNS_PER_MESSAGE": "1",
+            "CHRONOS_MIN_MESSAGES_PER_BATCH": "64",
+            "CHRONOS_DISPATCH_AHEAD_SECONDS": "0",
+        }
+    )
+    assert (chosen.runs_per_message, chosen.min_messages_per_batch) == (1, 64)
+    assert chosen.dispatch_ahead_seconds == 0
