@@ -54,6 +54,11 @@ MIN_WINDOW = timedelta(milliseconds=1)
 AfterClaim = Callable[[list[Outgoing]], None]
 
 
+def runs_in(outgoing: list[Outgoing]) -> int:
+    """The runs a batch of messages carries (a message carries one or several)."""
+    return sum(len(item.run_ids) for item in outgoing)
+
+
 @dataclass(frozen=True)
 class DispatchResult:
     claimed: int = 0
@@ -93,7 +98,8 @@ class Dispatcher:
         """Claim, publish and mark one batch of due runs."""
         queued, skipped = self.claim_committed()
         published = self.publish(queued)
-        return DispatchResult(claimed=len(queued) + skipped, skipped=skipped, published=published)
+        claimed = runs_in(queued) + skipped
+        return DispatchResult(claimed=claimed, skipped=skipped, published=published)
 
     def claim_committed(self, limit: int | None = None) -> tuple[list[Outgoing], int]:
         """Step 1 alone (the scheduler overlaps it with the previous batch's publish)."""

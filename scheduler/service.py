@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from scheduler import faults
-from scheduler.dispatcher import Dispatcher
+from scheduler.dispatcher import Dispatcher, runs_in
 from scheduler.metrics import SchedulerMetrics
 from scheduler.pruner import AuditPruner, Pruner
 from scheduler.publisher import Outgoing, Publisher
@@ -220,7 +220,7 @@ class Scheduler:
         try:
             while not self.stopping.is_set():
                 queued, skipped = self.dispatcher.claim_committed(limit)
-                result.claimed += len(queued) + skipped
+                result.claimed += runs_in(queued) + skipped
                 result.skipped += skipped
                 if sending is not None:
                     marking.append(sending.result())
@@ -229,7 +229,7 @@ class Scheduler:
                     result.dispatched += marking.popleft().result()
                 if queued:
                     sending = self._publishing.submit(self._send, queued)
-                claimed = len(queued) + skipped
+                claimed = runs_in(queued) + skipped
                 if claimed == 0 or (self.dispatcher.plan.full and claimed < limit):
                     # A short batch goes on: it may be one owner's fair share, with more
                     # of its runs due behind it. One cut short by a full queue waits for

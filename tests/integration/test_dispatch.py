@@ -631,12 +631,15 @@ def test_a_returned_message_is_published_again_by_recover(world: World) -> None:
     assert [m.message_id for m, _ in world.take_messages()] == [str(run["id"])]
 
 
+@pytest.mark.parametrize("min_messages", [32, 2], ids=["one run per message", "packed"])
 def test_the_scheduler_pass_publishes_a_burst_of_many_batches_exactly_once(
-    world: World,
+    world: World, min_messages: int
 ) -> None:
     """Scheduler.run_once publishes each batch on its publishing thread while it claims
-    the next: every run is still published once, and marked, by the time it returns."""
+    the next: every run is still published once, and marked, by the time it returns,
+    whether a message carries one run or several."""
     jobs = [world.submit() for _ in range(30)]
+    world.settings = dataclasses.replace(world.settings, min_messages_per_batch=min_messages)
     scheduler = Scheduler(world.settings, world.engine, world.clock)
     scheduler.dispatcher = world.dispatcher(batch_size=7)  # 5 batches, the last short
     try:
@@ -644,12 +647,17 @@ def test_the_scheduler_pass_publishes_a_burst_of_many_batches_exactly_once(
     finally:
         scheduler.close()
 
-    assert result.dispatched == 30
-    assert result.skipped == 0
+    assert (result.claimed, result.dispatched, result.skipped) == (30, 30, 0)
     runs = [world.only_run(job, "queued") for job in jobs]
     assert all(run["published_at"] == world.now for run in runs)
-    published = [message.args[0] for message, _ in world.take_messages()]
+    messages = [message for message, _ in world.take_messages()]
+    published = [
+        run_id
+        for message in messages
+        for run_id in (message.args[0] if message.actor_name == "execute_runs" else message.args)
+    ]
     assert sorted(published) == sorted(str(run["id"]) for run in runs)
+    assert len(messages) == (30 if min_messages == 32 else 4 * 2 + 2)
 
 
 @pytest.mark.parametrize(
