@@ -41,7 +41,7 @@ from bench.c2_end_to_end import backlog_shown
 from bench.context import BenchContext
 from bench.report import Figure
 from scheduler.dispatcher import Dispatcher
-from scheduler.publisher import Publisher
+from scheduler.publisher import Outgoing, Publisher
 from scheduler.service import FULL_QUEUE_POLL
 from shared.clock import SystemClock
 from shared.db import make_engine
@@ -123,7 +123,7 @@ class Driver:
             settings, self.scheduler_engine, Publisher(settings), self.clock, batch_size=CLAIM_BATCH
         )
         self.to_start: queue.SimpleQueue[uuid.UUID | None] = queue.SimpleQueue()
-        self.to_mark: queue.SimpleQueue[list[uuid.UUID] | None] = queue.SimpleQueue()
+        self.to_mark: queue.SimpleQueue[list[Outgoing] | None] = queue.SimpleQueue()
         self.to_finish: queue.SimpleQueue[Outcome | None] = queue.SimpleQueue()
         self.lock = threading.Lock()
         self.claims = Tally()
@@ -154,7 +154,7 @@ class Driver:
                 for run_id in ids:
                     self.to_start.put(run_id)
                 if ids:
-                    self.to_mark.put(ids)
+                    self.to_mark.put(outgoing)
                     self.claims.batches += 1
                     self.claims.runs += len(ids)
                 if len(ids) < CLAIM_BATCH and self.dispatcher.plan.full:
@@ -167,8 +167,9 @@ class Driver:
                 self.to_start.put(None)
 
     def mark(self) -> None:
-        while (ids := self.to_mark.get()) is not None:
-            self.dispatcher.mark(ids)
+        while (outgoing := self.to_mark.get()) is not None:
+            # Every message counts as confirmed: this driver publishes nothing.
+            self.dispatcher.mark(outgoing, [run_id for item in outgoing for run_id in item.run_ids])
 
     def start(self) -> None:
         ended = False

@@ -31,6 +31,7 @@ from bench.stack import start_scheduler, wait_dispatching
 from scheduler.dispatcher import Dispatcher
 from scheduler.publisher import Publisher
 from shared.clock import SystemClock
+from shared.repository.dispatch import CONFIRMED, PUBLISHED_AT
 
 # How long the published count must stay put for the dispatch to count as stopped.
 SETTLE_SECONDS = 1.0
@@ -51,7 +52,7 @@ def dispatch_burst(
         ctx.reset_tables()
         burst = workload.insert_burst(ctx.engine, owner, count, ctx.sizes.lead_seconds)
         wait_for(
-            lambda: workload.count_where(ctx.engine, "published_at IS NOT NULL") >= expected,
+            lambda: workload.count_where(ctx.engine, CONFIRMED) >= expected,
             ctx.sizes.patience_seconds,
             f"{expected} runs to be published",
             interval=0.1,
@@ -59,10 +60,10 @@ def dispatch_burst(
         )
         if expected < count:
             time.sleep(SETTLE_SECONDS)
-        published = workload.count_where(ctx.engine, "published_at IS NOT NULL")
+        published = workload.count_where(ctx.engine, CONFIRMED)
     finally:
         scheduler.stop()
-    seconds = (workload.latest(ctx.engine, "published_at") - burst.first_due).total_seconds()
+    seconds = (workload.latest(ctx.engine, PUBLISHED_AT) - burst.first_due).total_seconds()
     return burst, published, seconds
 
 

@@ -17,6 +17,7 @@ from bench.context import BenchContext
 from bench.procs import wait_for
 from bench.report import Figure
 from bench.stack import WORKER_PROCESSES, WORKER_STACK, WORKER_THREADS
+from shared.repository.dispatch import PUBLISHED_AT
 
 # Every run of one claim has the claim's ``now`` as its queued_at.
 CLAIM_SIZES = text(
@@ -65,7 +66,7 @@ def burst(ctx: BenchContext, **scheduler_settings: str) -> Figure:
     if failed:
         raise RuntimeError(f"{failed} of {count} runs did not succeed")
     seconds = (workload.latest(ctx.engine, "finished_at") - burst.first_due).total_seconds()
-    published = (workload.latest(ctx.engine, "published_at") - burst.first_due).total_seconds()
+    published = (workload.latest(ctx.engine, PUBLISHED_AT) - burst.first_due).total_seconds()
     note = (
         f"{count:,} noop jobs due at once, {WORKER_PROCESSES} procs x {WORKER_THREADS} "
         f"threads, {seconds:.1f} s (all published after {published:.1f} s; "

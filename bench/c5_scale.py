@@ -31,6 +31,7 @@ from bench.procs import peak_rss_mb, wait_for
 from bench.report import Figure
 from bench.stack import start_scheduler
 from shared.repository import claim as claim_repo
+from shared.repository.dispatch import CONFIRMED, PUBLISHED_AT
 
 CLAIM_LIMIT = 500
 
@@ -128,7 +129,7 @@ def measure_rss(ctx: BenchContext) -> Figure:
     peak: float | None = None
     try:
         wait_for(
-            lambda: workload.count_where(ctx.engine, "published_at IS NOT NULL") >= count,
+            lambda: workload.count_where(ctx.engine, CONFIRMED) >= count,
             ctx.sizes.patience_seconds,
             f"{count} runs to be published",
             interval=0.25,
@@ -139,7 +140,7 @@ def measure_rss(ctx: BenchContext) -> Figure:
         scheduler.stop()
         ctx.purge(ctx.chronos_queue)
     spawned = datetime.fromtimestamp(scheduler.started, UTC)
-    seconds = (workload.latest(ctx.engine, "published_at") - spawned).total_seconds()
+    seconds = (workload.latest(ctx.engine, PUBLISHED_AT) - spawned).total_seconds()
     ctx.reset_tables()
     if peak is None:
         raise RuntimeError("could not read the scheduler's VmHWM")

@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench import workload
 from bench.context import BenchContext
 from bench.procs import Child, spawn, stop_together, venv_tool, wait_for
+from shared.repository.dispatch import CONFIRMED
 
 WORKER_PROCESSES = 2
 WORKER_THREADS = 8
@@ -89,7 +90,7 @@ def wait_dispatching(ctx: BenchContext, scheduler: Child, owner: uuid.UUID) -> N
     with ctx.engine.begin() as conn:
         workload.insert_runs(conn, owner, workload.now_utc(), 1)
     wait_for(
-        lambda: workload.count_where(ctx.engine, "published_at IS NOT NULL") >= 1,
+        lambda: workload.count_where(ctx.engine, CONFIRMED) >= 1,
         60,
         "the scheduler to publish a first run",
         children=[scheduler],

@@ -201,13 +201,14 @@ def notify_scheduler(conn: Connection, due: datetime) -> None:
 def count_where(engine: Engine, condition: str) -> int:
     """Runs matching a fixed condition written in this package (never user input)."""
     with engine.connect() as conn:
-        return int(conn.scalar(text("SELECT count(*) FROM runs WHERE " + condition)) or 0)  # noqa: S608
+        return int(conn.scalar(text("SELECT count(*) FROM runs AS r WHERE " + condition)) or 0)  # noqa: S608
 
 
 def latest(engine: Engine, column: str) -> datetime:
-    """The latest ``published_at``/``finished_at``/``started_at`` (a fixed column name)."""
+    """The latest ``finished_at``/``started_at``, or ``dispatch_repo.PUBLISHED_AT`` (a
+    fixed expression written in this package)."""
     with engine.connect() as conn:
-        value: datetime | None = conn.scalar(text(f"SELECT max({column}) FROM runs"))  # noqa: S608
+        value: datetime | None = conn.scalar(text(f"SELECT max({column}) FROM runs AS r"))  # noqa: S608
     if value is None:
         raise RuntimeError(f"no run has {column}")
     return value

@@ -5,12 +5,13 @@ It guards against losing a run to a crash between the database and the broker. A
 and a publish cannot be atomic, so the ``runs`` table is the outbox:
 
 1. claim: one short transaction locks due pending runs (SKIP LOCKED, so any number of
-   schedulers share the work), marks them queued, applies the misfire and overlap
-   policies and materialises each job's next occurrence;
+   schedulers share the work), marks them queued in a new publish batch, applies the
+   misfire and overlap policies and materialises each job's next occurrence;
 2. publish: one confirmed batch to RabbitMQ, with no transaction open;
-3. mark: one UPDATE sets ``published_at`` on the confirmed runs.
+3. mark: one row in ``publish_receipts`` records that RabbitMQ confirmed the batch
+   (the runs themselves are not written again).
 
-A crash between 1 and 3 leaves queued runs without ``published_at``; :meth:`recover`
+A crash between 1 and 3 leaves queued runs whose batch has no receipt; :meth:`recover`
 publishes them again. A run published twice is harmless: a worker starts a run only
 through a guarded ``queued → running`` update, so the second message finds nothing.
 """
@@ -112,12 +113,15 @@ class Dispatcher:
         """Step 1: claim up to ``limit`` due runs (the batch size by default)."""
         limit = self.batch_size if limit is None else limit
         now = self.clock.now()
+        batch = uuid.uuid4()
         with self.engine.begin() as conn:
-            claimed = claim_due(conn, self.settings, now, limit, due_by=now + self.window)
+            claimed = claim_due(
+                conn, self.settings, now, limit, due_by=now + self.window, batch=batch
+            )
         self.plan = claimed.plan
         self.limited = claimed.limited
         self.adapt_window(sum(1 for run in claimed.queued if run["due_at"] > now))
-        return self.messages(claimed.queued, now), claimed.skipped
+        return self.messages(claimed.queued, now, batch), claimed.skipped
 
     def adapt_window(self, early: int) -> None:
         """A worker holds a thread until a run sent ahead is due, so the runs waiting so
@@ -132,7 +136,7 @@ class Dispatcher:
         rate = early / max(self.window.total_seconds(), MIN_WINDOW.total_seconds())
         self.window = max(MIN_WINDOW, min(self.ahead, timedelta(seconds=EARLY_RUNS / rate)))
 
-    def messages(self, runs: list[Row], now: datetime) -> list[Outgoing]:
+    def messages(self, runs: list[Row], now: datetime, batch: uuid.UUID) -> list[Outgoing]:
         """The runs as Dramatiq messages to their job's queue: one run each for a
         trickle, several while a queue has a backlog (scheduler.packing)."""
         packed = pack(
@@ -150,12 +154,12 @@ class Dispatcher:
             due = max(run.get("due_at") or now for run in message_runs)
             not_before = due if due > now else None
             message = runs_message(self.settings, queue, run_ids, now, not_before=not_before)
-            outgoing.append(Outgoing(run_ids, message))
+            outgoing.append(Outgoing(run_ids, message, batch))
         return outgoing
 
     def publish(self, outgoing: list[Outgoing]) -> int:
         """Steps 2 and 3: send the batch, then mark what RabbitMQ confirmed."""
-        return self.mark(self.send(outgoing))
+        return self.mark(outgoing, self.send(outgoing))
 
     def send(self, outgoing: list[Outgoing]) -> list[uuid.UUID]:
         """Step 2 alone: the run ids RabbitMQ confirmed (none if the publish failed)."""
@@ -196,20 +200,27 @@ class Dispatcher:
         log.error("failed %d runs: %s", len(failed), message)
         return [item for item in outgoing if item.message.queue_name in known]
 
-    def mark(self, confirmed: list[uuid.UUID]) -> int:
-        """Step 3 alone: record the confirmed publish."""
+    def mark(self, outgoing: list[Outgoing], confirmed: list[uuid.UUID]) -> int:
+        """Step 3 alone: a receipt for each batch RabbitMQ confirmed (its runs whose
+        message came back stay unconfirmed)."""
         if not confirmed:
             return 0
-        with self.engine.begin() as conn:
-            locked = dispatch_repo.mark_published(conn, confirmed, self.clock.now())
-        if locked:
+        taken = set(confirmed)
+        batches: dict[uuid.UUID, list[uuid.UUID]] = {}
+        for item in outgoing:
+            batches.setdefault(item.batch, []).extend(item.run_ids)
+        now = self.clock.now()
+        for batch, run_ids in batches.items():
+            returned = [run_id for run_id in run_ids if run_id not in taken]
+            if len(returned) == len(run_ids):
+                continue  # nothing of it was confirmed
             try:
                 with self.engine.begin() as conn:
-                    dispatch_repo.mark_published_waiting(conn, locked, self.clock.now())
+                    dispatch_repo.record_receipt(conn, batch, now, returned)
             except DBAPIError as error:
-                # Left unmarked, they are published again by recover(): a duplicate
-                # message, which the worker drops.
-                log.warning("marking %d published runs failed: %s", len(locked), error)
+                # Left without a receipt, its runs are published again by recover(): a
+                # duplicate message each, which the worker drops.
+                log.warning("recording the publish of batch %s failed: %s", batch, error)
         return len(confirmed)
 
     def redeliver_stale(self) -> int:
@@ -232,11 +243,12 @@ class Dispatcher:
                 depth = self.publisher.queue_depth(self.settings.queue_name(queue))
                 empty_queues[queue] = depth == 0
         chosen = [row["id"] for row in candidates if empty_queues[row["queue"]]]
+        batch = uuid.uuid4()
         with self.engine.begin() as conn:
-            rows = dispatch_repo.claim_stale(conn, chosen, before, now)
+            rows = dispatch_repo.claim_stale(conn, chosen, before, now, batch)
         if rows:
             log.warning("publishing %d runs again: queued, published, never started", len(rows))
-        return self.publish(self.messages(rows, now))
+        return self.publish(self.messages(rows, now, batch))
 
     def recover(self, budget_seconds: float = 5.0) -> int:
         """Publish again the queued runs whose publish was never confirmed: batch after
@@ -254,10 +266,11 @@ class Dispatcher:
 
     def _recover_batch(self) -> tuple[int, int]:
         now = self.clock.now()
+        batch = uuid.uuid4()
         with self.engine.begin() as conn:
             rows = dispatch_repo.claim_unpublished(
-                conn, now - UNPUBLISHED_AFTER, now, self.batch_size
+                conn, now - UNPUBLISHED_AFTER, now, self.batch_size, batch
             )
         if rows:
             log.info("publishing %d queued runs again (no confirmed publish)", len(rows))
-        return self.publish(self.messages(rows, now)), len(rows)
+        return self.publish(self.messages(rows, now, batch)), len(rows)

@@ -1,6 +1,6 @@
 """The pruners: finished runs older than CHRONOS_RUN_RETENTION_DAYS are deleted (and
-login-throttle counters older than a day), and so are audit events older than
-CHRONOS_AUDIT_RETENTION_DAYS.
+login-throttle counters older than a day, and publish receipts older than an hour), and
+so are audit events older than CHRONOS_AUDIT_RETENTION_DAYS.
 
 They guard against ever-growing ``runs`` and ``audit_events`` tables, which would slow
 every history query and vacuum. Each deletes in batches, each its own short transaction,
@@ -26,6 +26,11 @@ from shared.repository import throttle as throttle_repo
 from shared.settings import Settings
 
 log = logging.getLogger("chronos.scheduler.pruner")
+
+# A receipt only matters while its runs are queued; one an hour old is far past the
+# stale-message redelivery (scheduler.dispatcher.STALE_AFTER). Per pass, at most:
+RECEIPT_RETENTION = timedelta(hours=1)
+RECEIPTS_PER_PASS = 50_000
 
 
 class BatchPruner:
@@ -94,8 +99,10 @@ class Pruner(BatchPruner):
 
     def run_once(self) -> int:
         total = super().run_once()
+        now = self.clock.now()
         with self.engine.begin() as conn:
-            throttle_repo.forget_expired(conn, self.clock.now() - timedelta(days=1))
+            throttle_repo.forget_expired(conn, now - timedelta(days=1))
+            dispatch_repo.prune_receipts(conn, now - RECEIPT_RETENTION, RECEIPTS_PER_PASS)
         return total
 
 

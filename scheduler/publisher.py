@@ -39,10 +39,12 @@ BLOCKED_TIMEOUT = 10.0
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One message and the runs it carries (one, or several of one queue)."""
+    """One message, the runs it carries (one, or several of one queue), and the publish
+    batch they were queued in (one receipt confirms the batch)."""
 
     run_ids: tuple[uuid.UUID, ...]
     message: dramatiq.Message[None]
+    batch: uuid.UUID
 
 
 class PublishError(Exception):

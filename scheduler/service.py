@@ -246,7 +246,7 @@ class Scheduler:
 
     def _send(self, queued: list[Outgoing]) -> Future[int]:
         """On the publishing thread: send, then hand the mark to the marking thread."""
-        return self._marking.submit(self.dispatcher.mark, self.dispatcher.send(queued))
+        return self._marking.submit(self.dispatcher.mark, queued, self.dispatcher.send(queued))
 
     def seconds_until_next_due(self) -> float:
         """From what the pass's last claim found (it claimed nothing, or the pass would

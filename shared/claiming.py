@@ -47,10 +47,12 @@ def claim_due(
     *,
     queue: str | None = None,
     due_by: datetime | None = None,
+    batch: uuid.UUID | None = None,
 ) -> Claimed:
     """Claim up to ``limit`` runs due by ``due_by`` (``now`` unless dispatching ahead):
     of every queue, or of ``queue`` alone (whose row must then be held with a concurrency
-    limit: :func:`claim_repo.hold_queue`)."""
+    limit: :func:`claim_repo.hold_queue`). ``batch``: the publish batch they go out in
+    (None: the caller starts them at once, with no message)."""
     due_by = now if due_by is None else due_by
     if queue is None:
         held = claim_repo.hold_queues(conn, bounded=settings.queue_backlog > 0)
@@ -67,12 +69,12 @@ def claim_due(
     rows = claim_repo.claim_groups(conn, plan, due_by, limit)
     if not rows:
         return Claimed(plan=plan, limited=limited)
-    queued, skipped = _apply_policies(conn, settings, rows, now)
+    queued, skipped = _apply_policies(conn, settings, rows, now, batch)
     return Claimed(queued, skipped, plan, limited)
 
 
 def _apply_policies(
-    conn: Connection, settings: Settings, rows: list[Row], now: datetime
+    conn: Connection, settings: Settings, rows: list[Row], now: datetime, batch: uuid.UUID | None
 ) -> tuple[list[Row], int]:
     grace = timedelta(seconds=settings.misfire_grace_seconds)
     live = Counter(_live_runs(conn, rows))
@@ -117,7 +119,7 @@ def _apply_policies(
             ending.add(job_id)  # its schedule may be exhausted
     queued_ids = dispatch_repo.ids(to_queue)
     dispatch_repo.replace_live(conn, replacing, queued_ids, now)
-    dispatch_repo.mark_queued(conn, queued_ids, now)
+    dispatch_repo.mark_queued(conn, queued_ids, now, batch)
     dispatch_repo.mark_skipped(conn, skipped, now)
     dispatch_repo.insert_next_occurrences(conn, following)
     # mark_queued moved the others from scheduled to queued; a job with a skipped run or

@@ -178,7 +178,8 @@ class Run(Base):
             "state NOT IN ('succeeded', 'failed', 'lost') OR started_at IS NOT NULL",
             name="outcome_was_started",
         ),
-        # Queued but not yet confirmed by RabbitMQ: the scheduler publishes these again.
+        # Queued runs by claim time. Those whose publish was not confirmed (no
+        # published_at, and no receipt for their batch) are published again from it.
         Index(
             "ix_runs_unpublished",
             "queued_at",
@@ -237,7 +238,11 @@ class Run(Base):
     due_at: Mapped[datetime | None] = mapped_column(Timestamp)
     state: Mapped[str] = mapped_column(Text)
     queued_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # Set when a worker starts the run (from its batch's receipt): while a run is queued,
+    # its batch's receipt says whether its publish was confirmed (PublishReceipt).
     published_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # The claim (or the re-publish) that queued it: one receipt confirms them all.
+    batch_id: Mapped[uuid.UUID | None] = mapped_column(UUID)
     started_at: Mapped[datetime | None] = mapped_column(Timestamp)
     heartbeat_at: Mapped[datetime | None] = mapped_column(Timestamp)
     finished_at: Mapped[datetime | None] = mapped_column(Timestamp)
@@ -268,6 +273,22 @@ class Queue(Base):
 
 
 queues = Queue.__table__
+
+
+class PublishReceipt(Base):
+    """RabbitMQ confirmed the publish of every run queued in this batch (``runs.batch_id``)
+    whose message was not returned. One row per batch: the runs themselves are not
+    written (migration 0011). Pruned an hour after the publish; a run still queued by
+    then is long past the stale-message redelivery (scheduler.dispatcher)."""
+
+    __tablename__ = "publish_receipts"
+    __table_args__ = (Index("ix_publish_receipts_published_at", "published_at"),)
+
+    batch_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    published_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+publish_receipts = PublishReceipt.__table__
 
 
 class LoginThrottle(Base):

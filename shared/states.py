@@ -21,7 +21,9 @@ class RunState(StrEnum):
     PENDING = "pending"
     """Materialised ahead of time; the scheduler claims it once ``due_at`` passes."""
     QUEUED = "queued"
-    """Claimed by a scheduler; published to RabbitMQ once ``published_at`` is set."""
+    """Claimed by a scheduler, in a publish batch; published to RabbitMQ once the batch
+    has a receipt (``publish_receipts``), which the worker's start copies into
+    ``published_at``."""
     RUNNING = "running"
     """Started by a worker, which keeps ``heartbeat_at`` fresh until it finishes."""
     SUCCEEDED = "succeeded"

@@ -38,7 +38,7 @@ def live_counts(
 MARK_QUEUED = text(
     """
     WITH queued AS (
-        UPDATE runs SET state = 'queued', queued_at = :now
+        UPDATE runs SET state = 'queued', queued_at = :now, batch_id = :batch
         WHERE id = ANY(:ids) AND state = 'pending'
         RETURNING job_id, origin
     )
@@ -54,11 +54,14 @@ MARK_QUEUED = text(
 )
 
 
-def mark_queued(conn: Connection, run_ids: Sequence[uuid.UUID], now: datetime) -> None:
-    """pending → queued; each job counts its dispatched occurrences (toward max_runs) and
-    goes from scheduled to queued, in one statement."""
+def mark_queued(
+    conn: Connection, run_ids: Sequence[uuid.UUID], now: datetime, batch: uuid.UUID | None
+) -> None:
+    """pending → queued, in the publish batch ``batch`` (None: started at once, with no
+    message); each job counts its dispatched occurrences (toward max_runs) and goes from
+    scheduled to queued, in one statement."""
     if run_ids:
-        conn.execute(MARK_QUEUED, {"ids": list(run_ids), "now": now})
+        conn.execute(MARK_QUEUED, {"ids": list(run_ids), "now": now, "batch": batch})
 
 
 def mark_skipped(conn: Connection, reasons: Mapping[uuid.UUID, str], now: datetime) -> None:
@@ -110,74 +113,64 @@ def replace_live(
     )
 
 
-# Answers the runs still unmarked that it skipped as locked. A run a worker already
-# started (and so marked) is not among them: no second pass is owed for it.
-MARK_PUBLISHED = text(
-    """
-    WITH unmarked AS (
-        SELECT id FROM runs WHERE id = ANY(:ids) AND published_at IS NULL
-    ),
-    marked AS (
-        UPDATE runs SET published_at = :now WHERE id IN (
-            SELECT id FROM runs WHERE id IN (SELECT id FROM unmarked)
-            FOR UPDATE SKIP LOCKED)
-        RETURNING id
-    )
-    SELECT id FROM unmarked WHERE id NOT IN (SELECT id FROM marked)
-    """
+# A queued run's publish is confirmed when its batch has a receipt, or it carries
+# published_at itself (a run queued before receipts, migration 0011).
+CONFIRMED = (
+    "(r.published_at IS NOT NULL OR EXISTS ("
+    "SELECT 1 FROM publish_receipts AS p WHERE p.batch_id = r.batch_id))"
+)
+# When it was confirmed (NULL: not, or its receipt was pruned).
+PUBLISHED_AT = (
+    "coalesce(r.published_at, "
+    "(SELECT p.published_at FROM publish_receipts AS p WHERE p.batch_id = r.batch_id))"
 )
 
-# The second pass waits, but only so long: see mark_published_waiting.
-MARK_PUBLISHED_WAITING = text(
-    "UPDATE runs SET published_at = :now WHERE id = ANY(:ids) AND published_at IS NULL"
+RECORD_RECEIPT = text(
+    "INSERT INTO publish_receipts (batch_id, published_at) VALUES (:batch, :now) "
+    "ON CONFLICT (batch_id) DO NOTHING"
 )
-MARK_LOCK_TIMEOUT = text("SET LOCAL lock_timeout = '2s'")
+# Runs whose message came back unrouted leave the batch, so its receipt does not cover
+# them: one statement, and only when RabbitMQ returned something (a queue no worker has
+# declared). It waits for their locks, but only so long: nothing else holds them for
+# more than a moment (no worker consumes their queue).
+LEAVE_BATCH = text(
+    "UPDATE runs SET batch_id = NULL WHERE id = ANY(:ids) AND batch_id = :batch "
+    "AND state = 'queued'"
+)
+LOCK_TIMEOUT = text("SET LOCAL lock_timeout = '2s'")
 
 
-def mark_published(
-    conn: Connection, run_ids: Sequence[uuid.UUID], now: datetime
-) -> list[uuid.UUID]:
-    """Record the confirmed publish; return the runs skipped because they were locked.
-
-    A run locked right now is being started by a worker, which got its message and so
-    sets ``published_at`` itself: waiting for it would hold the scheduler, and hold every
-    other worker's start behind this statement's locks. But another scheduler's claim can
-    hold the lock too: its ``FOR UPDATE SKIP LOCKED`` scan, reading a snapshot from
-    before this run was queued, locks the run's new version before its recheck drops
-    it, and keeps that lock to the end of its transaction. Those are left to
-    :func:`mark_published_waiting`."""
-    if not run_ids:
-        return []
-    return list(conn.scalars(MARK_PUBLISHED, {"ids": list(run_ids), "now": now}))
-
-
-def mark_published_waiting(conn: Connection, run_ids: Sequence[uuid.UUID], now: datetime) -> None:
-    """Mark the runs :func:`mark_published` skipped, waiting for their locks: it holds
-    no others, and every holder (a claim's scan, a worker's start) commits within
-    milliseconds. Runs a worker started meanwhile already have ``published_at`` and are
-    left alone. Past the lock timeout the statement fails (``LockNotAvailable``), and
-    recovery publishes the runs again, which is harmless."""
-    if run_ids:
-        conn.execute(MARK_LOCK_TIMEOUT)
-        conn.execute(MARK_PUBLISHED_WAITING, {"ids": list(run_ids), "now": now})
+def record_receipt(
+    conn: Connection, batch: uuid.UUID, now: datetime, returned: Sequence[uuid.UUID] = ()
+) -> None:
+    """Record that RabbitMQ confirmed the publish of ``batch``: one row, whatever the
+    batch's size, and no write to its runs. ``returned``: its runs whose message came
+    back unrouted, which stay unconfirmed (recovery publishes them again)."""
+    if returned:
+        conn.execute(LOCK_TIMEOUT)
+        conn.execute(LEAVE_BATCH, {"ids": list(returned), "batch": batch})
+    conn.execute(RECORD_RECEIPT, {"batch": batch, "now": now})
 
 
 def claim_unpublished(
-    conn: Connection, older_than: datetime, now: datetime, limit: int
+    conn: Connection, older_than: datetime, now: datetime, limit: int, batch: uuid.UUID
 ) -> list[Row]:
     """Queued runs that no publish was confirmed for: their scheduler crashed between the
-    claim and the publish, or RabbitMQ refused. Their ``queued_at`` is bumped, so another
-    scheduler leaves them alone while this one publishes them again."""
+    claim and the publish, or RabbitMQ refused. They move to the new publish ``batch``,
+    and their ``queued_at`` is bumped, so another scheduler leaves them alone while this
+    one publishes them again."""
     return list(
         conn.execute(
             text(
-                "UPDATE runs SET queued_at = :now FROM jobs WHERE runs.id IN ("
-                "  SELECT id FROM runs WHERE state = 'queued' AND published_at IS NULL"
-                "  AND queued_at < :older_than ORDER BY queued_at LIMIT :limit"
-                "  FOR UPDATE SKIP LOCKED"
+                "UPDATE runs SET queued_at = :now, batch_id = :batch FROM jobs "
+                "WHERE runs.id IN ("
+                "  SELECT r.id FROM runs AS r WHERE r.state = 'queued' AND r.published_at IS NULL"
+                "  AND r.queued_at < :older_than AND NOT EXISTS ("
+                "    SELECT 1 FROM publish_receipts AS p WHERE p.batch_id = r.batch_id)"
+                "  ORDER BY r.queued_at LIMIT :limit FOR UPDATE SKIP LOCKED"
                 ") AND jobs.id = runs.job_id RETURNING runs.id, jobs.queue"
             ),
-            {"older_than": older_than, "now": now, "limit": limit},
+            {"older_than": older_than, "now": now, "limit": limit, "batch": batch},
         ).mappings()
     )
 
@@ -187,9 +180,9 @@ def stale_published(conn: Connection, published_before: datetime, limit: int) ->
     return list(
         conn.execute(
             text(
-                "SELECT r.id, j.queue FROM runs AS r JOIN jobs AS j ON j.id = r.job_id "
-                "WHERE r.state = 'queued' AND r.published_at < :before "
-                "ORDER BY r.published_at LIMIT :limit"
+                f"SELECT r.id, j.queue FROM runs AS r JOIN jobs AS j ON j.id = r.job_id "
+                f"WHERE r.state = 'queued' AND {PUBLISHED_AT} < :before "
+                f"ORDER BY {PUBLISHED_AT} LIMIT :limit"
             ),
             {"before": published_before, "limit": limit},
         ).mappings()
@@ -197,22 +190,40 @@ def stale_published(conn: Connection, published_before: datetime, limit: int) ->
 
 
 def claim_stale(
-    conn: Connection, run_ids: Sequence[uuid.UUID], published_before: datetime, now: datetime
+    conn: Connection,
+    run_ids: Sequence[uuid.UUID],
+    published_before: datetime,
+    now: datetime,
+    batch: uuid.UUID,
 ) -> list[Row]:
-    """Bump ``published_at`` of runs still stale, so only one scheduler sends them again."""
+    """Move runs still stale to the new publish ``batch`` (not confirmed yet, and queued
+    again as of now), so only one scheduler sends them again."""
     if not run_ids:
         return []
     return list(
         conn.execute(
             text(
-                "UPDATE runs SET published_at = :now FROM jobs "
-                "WHERE runs.id = ANY(:ids) AND runs.state = 'queued' "
-                "AND runs.published_at < :before AND jobs.id = runs.job_id "
-                "RETURNING runs.id, jobs.queue"
+                "UPDATE runs AS r SET published_at = NULL, batch_id = :batch, queued_at = :now "
+                f"FROM jobs WHERE r.id = ANY(:ids) AND r.state = 'queued' "
+                f"AND {PUBLISHED_AT} < :before AND jobs.id = r.job_id "
+                "RETURNING r.id, jobs.queue"
             ),
-            {"ids": list(run_ids), "before": published_before, "now": now},
+            {"ids": list(run_ids), "before": published_before, "now": now, "batch": batch},
         ).mappings()
     )
+
+
+PRUNE_RECEIPTS = text(
+    "DELETE FROM publish_receipts WHERE batch_id IN (SELECT batch_id FROM publish_receipts "
+    "WHERE published_at < :before LIMIT :limit)"
+)
+
+
+def prune_receipts(conn: Connection, before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` receipts of publishes before ``before``. A run still queued
+    by then looks unconfirmed and is published again by recovery: a duplicate message,
+    which its worker drops, for a run that waited far longer than any backlog should."""
+    return int(conn.execute(PRUNE_RECEIPTS, {"before": before, "limit": limit}).rowcount)
 
 
 @dataclass(frozen=True)
@@ -242,7 +253,10 @@ START_RUNS = text(
     WITH {LOCK_JOBS_OF_RUNS},
     started AS (
         UPDATE runs AS r SET state = 'running', started_at = :now, heartbeat_at = :now,
-            worker = :worker, published_at = coalesce(r.published_at, :now)
+            worker = :worker, published_at = coalesce(
+                r.published_at,
+                (SELECT p.published_at FROM publish_receipts AS p WHERE p.batch_id = r.batch_id),
+                :now)
         FROM jobs AS j
         WHERE r.id = ANY(:ids) AND r.state = 'queued' AND j.id = r.job_id
             AND j.id IN (SELECT id FROM locked)
@@ -264,8 +278,9 @@ def start_runs(
 ) -> list[Row]:
     """queued → running for a batch of runs, and their jobs → running, in one statement.
 
-    A run the scheduler has not yet marked published gets ``published_at`` here: its
-    message arrived, so the publish was confirmed (see :func:`mark_published`).
+    Each run gets ``published_at`` here: its batch's receipt's time, or now if the
+    scheduler has not recorded the receipt yet (its message arrived, so the publish was
+    confirmed; see :func:`record_receipt`).
 
     A run missing from the answer was not queued: a duplicate message, or a run cancelled
     before a worker took it. The caller acks and drops its message. The jobs are locked

@@ -26,6 +26,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from shared.db import make_engine
+from shared.repository.dispatch import PUBLISHED_AT
 from tests.conftest import UNLIMITED_USERS, sibling_database
 from tests.e2e.client import Client, rfc3339
 from tests.e2e.stack import ACTIVE, VENV_BIN, Process, Stack, free_port, running_stack
@@ -174,16 +175,17 @@ class Faults:
     def runs(self, job_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
         ids = [uuid.UUID(job_id) for job_id in (job_ids or self.job_ids)]
         with self.engine.connect() as conn:
-            return [
-                dict(row)
-                for row in conn.execute(
-                    text(
-                        "SELECT r.*, j.type FROM runs AS r JOIN jobs AS j ON j.id = r.job_id "
-                        "WHERE r.job_id = ANY(:ids)"
-                    ),
-                    {"ids": ids},
-                ).mappings()
-            ]
+            rows = conn.execute(
+                text(
+                    f"SELECT r.*, {PUBLISHED_AT} AS confirmed_at, j.type "  # noqa: S608
+                    "FROM runs AS r JOIN jobs AS j ON j.id = r.job_id "
+                    "WHERE r.job_id = ANY(:ids)"
+                ),
+                {"ids": ids},
+            ).mappings()
+            # published_at: when the publish was confirmed (while the run is queued, the
+            # time of its batch's receipt).
+            return [{**row, "published_at": row["confirmed_at"]} for row in rows]
 
     def settled(self, job_ids: Sequence[str] | None = None) -> bool | Unmet:
         """No run of these jobs is queued or running, none pending is due, and every job

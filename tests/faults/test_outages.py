@@ -13,6 +13,7 @@ import time
 import pytest
 from sqlalchemy import text
 
+from shared.repository.dispatch import CONFIRMED
 from tests.e2e.target import Target
 from tests.e2e.waiting import Unmet, wait_for
 from tests.faults.conftest import (
@@ -26,18 +27,16 @@ from tests.faults.conftest import (
 pytestmark = pytest.mark.timeout(240)
 
 
+UNCONFIRMED = text(
+    "SELECT count(*) FROM runs AS r WHERE job_id = ANY(CAST(:ids AS uuid[])) "  # noqa: S608 (a constant)
+    f"AND state = 'queued' AND NOT {CONFIRMED}"
+)
+
+
 def unpublished(chronos: Faults, job_ids: list[str]) -> int | Unmet:
+    """Queued runs whose publish no receipt confirms."""
     with chronos.engine.connect() as conn:
-        count = int(
-            conn.scalar(
-                text(
-                    "SELECT count(*) FROM runs WHERE job_id = ANY(CAST(:ids AS uuid[])) "
-                    "AND state = 'queued' AND published_at IS NULL"
-                ),
-                {"ids": job_ids},
-            )
-            or 0
-        )
+        count = int(conn.scalar(UNCONFIRMED, {"ids": job_ids}) or 0)
     return count or Unmet(dict(chronos.run_states(job_ids)))
 
 

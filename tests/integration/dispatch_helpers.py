@@ -37,6 +37,7 @@ from shared.outcomes import record_outcome
 from shared.repository import dispatch as dispatch_repo
 from shared.repository import jobs as job_repo
 from shared.repository import runs as run_repo
+from shared.repository.dispatch import PUBLISHED_AT
 from shared.settings import Settings
 from shared.states import RunState
 from shared.validation import parse_submit
@@ -90,6 +91,12 @@ def install_handlers() -> None:
     if not _installed:
         worker_modules()[2].install()
         _installed = True
+
+
+def confirmed(run: dict[str, Any]) -> dict[str, Any]:
+    """A run row read with ``confirmed_at``: its ``published_at`` becomes that."""
+    run["published_at"] = run.pop("confirmed_at")
+    return run
 
 
 def wait_for(condition: Callable[[], Any], *, timeout: float = 10.0, what: str = "") -> Any:
@@ -146,22 +153,28 @@ class World:
         return dict(row)
 
     def runs(self, job_id: uuid.UUID) -> list[dict[str, Any]]:
-        """The job's runs, oldest occurrence first, then by attempt."""
+        """The job's runs, oldest occurrence first, then by attempt. Their
+        ``published_at`` is when their publish was confirmed: their batch's receipt
+        while they are queued (see :func:`confirmed`)."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 text(
-                    "SELECT * FROM runs WHERE job_id = :job "
-                    "ORDER BY scheduled_for, attempt, created_at"
+                    f"SELECT r.*, {PUBLISHED_AT} AS confirmed_at FROM runs AS r "  # noqa: S608
+                    "WHERE r.job_id = :job ORDER BY r.scheduled_for, r.attempt, r.created_at"
                 ),
                 {"job": job_id},
             ).mappings()
-            return [dict(row) for row in rows]
+            return [confirmed(dict(row)) for row in rows]
 
     def run(self, run_id: uuid.UUID) -> dict[str, Any]:
         with self.engine.connect() as conn:
             row = run_repo.get_run(conn, run_id)
-        assert row is not None
-        return dict(row)
+            assert row is not None
+            published = conn.scalar(
+                text(f"SELECT {PUBLISHED_AT} FROM runs AS r WHERE r.id = :id"),  # noqa: S608
+                {"id": run_id},
+            )
+        return {**dict(row), "published_at": published}
 
     def only_run(self, job_id: uuid.UUID, state: str) -> dict[str, Any]:
         matching = [run for run in self.runs(job_id) if run["state"] == state]

@@ -19,6 +19,7 @@ from scheduler.publisher import Publisher
 from shared import lifecycle
 from shared.broker import declare_queues
 from shared.clock import FixedClock
+from shared.repository.dispatch import PUBLISHED_AT
 from shared.settings import Settings
 from shared.validation import parse_submit
 
@@ -84,11 +85,14 @@ def test_a_stale_run_in_an_empty_queue_is_published_again_once(
         assert depth(channel, settings.queue_name(queue)) == 1
         _, _, body = channel.basic_get(settings.queue_name(queue), auto_ack=True)
         assert dramatiq.Message.decode(body).message_id == str(stale)
-        assert dispatcher.redeliver_stale() == 0  # its published_at moved: not again
+        assert dispatcher.redeliver_stale() == 0  # its publish is a new one: not again
         with engine.connect() as conn:
             published = dict(
                 conn.execute(
-                    text("SELECT id, published_at FROM runs WHERE id = ANY(:ids)"),
+                    text(
+                        f"SELECT r.id, {PUBLISHED_AT} FROM runs AS r "  # noqa: S608
+                        "WHERE r.id = ANY(:ids)"
+                    ),
                     {"ids": [stale, fresh]},
                 ).all()
             )
