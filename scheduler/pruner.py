@@ -27,10 +27,11 @@ from shared.settings import Settings
 
 log = logging.getLogger("chronos.scheduler.pruner")
 
-# A receipt only matters while its runs are queued; one an hour old is far past the
-# stale-message redelivery (scheduler.dispatcher.STALE_AFTER). Per pass, at most:
+# A receipt only matters while its runs are queued (the few still queued an hour later
+# keep the time on their own row). Per pass, at most batches x per batch.
 RECEIPT_RETENTION = timedelta(hours=1)
-RECEIPTS_PER_PASS = 50_000
+RECEIPTS_PER_BATCH = 10_000
+RECEIPT_BATCHES_PER_PASS = 60
 
 
 class BatchPruner:
@@ -102,7 +103,15 @@ class Pruner(BatchPruner):
         now = self.clock.now()
         with self.engine.begin() as conn:
             throttle_repo.forget_expired(conn, now - timedelta(days=1))
-            dispatch_repo.prune_receipts(conn, now - RECEIPT_RETENTION, RECEIPTS_PER_PASS)
+        # Batch after batch, each its own transaction, until caught up (a trickle claims
+        # many small batches: hundreds of receipts a second at a high rate).
+        for _ in range(RECEIPT_BATCHES_PER_PASS):
+            with self.engine.begin() as conn:
+                pruned = dispatch_repo.prune_receipts(
+                    conn, now - RECEIPT_RETENTION, RECEIPTS_PER_BATCH
+                )
+            if pruned < RECEIPTS_PER_BATCH:
+                break
         return total
 
 

@@ -85,12 +85,12 @@ def message_for(
 def not_before_of(message: dramatiq.Message[None]) -> datetime | None:
     """The instant a message's runs may start, if it was dispatched ahead."""
     raw = message.options.get(NOT_BEFORE)
-    if isinstance(raw, int | float) and not isinstance(raw, bool) and math.isfinite(raw):
-        try:
-            return datetime.fromtimestamp(raw, UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-    return None
+    if not isinstance(raw, int | float) or isinstance(raw, bool):
+        return None
+    try:  # a huge integer overflows a float; a huge float, a datetime
+        return datetime.fromtimestamp(raw, UTC) if math.isfinite(raw) else None
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def declare_queues(settings: Settings) -> None:

@@ -226,8 +226,14 @@ class Executor:
             held = self.waiting.hold(queue_name, remaining)
             try:
                 self.execute(current)
-            finally:
-                sent_on = self.waiting.drop(held)
+            except BaseException:
+                # This run could not be started (the database stayed down past every
+                # retry): the message fails, and the runs behind it go on elsewhere rather
+                # than with it into the dead-letter queue.
+                if not self.waiting.drop(held) and remaining:
+                    self.waiting.send_on(queue_name, remaining)
+                raise
+            sent_on = self.waiting.drop(held)
             stopping = bool(remaining) and self.stopping.is_set()
             if sent_on or (stopping and self.waiting.send_on(queue_name, remaining)):
                 return

@@ -213,17 +213,29 @@ def claim_stale(
     )
 
 
+OLD_RECEIPTS = (
+    "SELECT batch_id, published_at FROM publish_receipts WHERE published_at < :before "
+    "ORDER BY published_at LIMIT :limit"
+)
+# A run still queued when its receipt goes keeps the confirmation on its own row (so
+# recovery does not take it for unconfirmed). A join with the queued runs alone: the
+# few still waiting an hour after their publish.
+KEEP_CONFIRMATION = text(
+    "UPDATE runs AS r SET published_at = old.published_at "
+    f"FROM ({OLD_RECEIPTS}) AS old "
+    "WHERE r.state = 'queued' AND r.published_at IS NULL AND r.batch_id = old.batch_id"
+)
 PRUNE_RECEIPTS = text(
-    "DELETE FROM publish_receipts WHERE batch_id IN (SELECT batch_id FROM publish_receipts "
-    "WHERE published_at < :before LIMIT :limit)"
+    f"DELETE FROM publish_receipts WHERE batch_id IN (SELECT batch_id FROM ({OLD_RECEIPTS}) AS o)"
 )
 
 
 def prune_receipts(conn: Connection, before: datetime, limit: int) -> int:
-    """Delete up to ``limit`` receipts of publishes before ``before``. A run still queued
-    by then looks unconfirmed and is published again by recovery: a duplicate message,
-    which its worker drops, for a run that waited far longer than any backlog should."""
-    return int(conn.execute(PRUNE_RECEIPTS, {"before": before, "limit": limit}).rowcount)
+    """Delete up to ``limit`` receipts of publishes before ``before``, first copying the
+    publish time into the runs of theirs still queued."""
+    params = {"before": before, "limit": limit}
+    conn.execute(KEEP_CONFIRMATION, params)
+    return int(conn.execute(PRUNE_RECEIPTS, params).rowcount)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from scheduler.service import Scheduler
 from shared import lifecycle
 from shared.broker import declare_queues
 from shared.db import make_engine
+from shared.repository import dispatch as dispatch_repo
 from shared.settings import Settings
 from shared.states import RunState
 from shared.validation import parse_submit
@@ -370,6 +371,22 @@ def test_the_mark_writes_no_run_so_a_locked_run_holds_nothing_up(world: World) -
     world.take_messages()
     world.clock.advance(10)
     assert dispatcher.recover() == 0
+
+
+def test_a_run_queued_past_its_receipts_pruning_keeps_its_confirmation(world: World) -> None:
+    job = world.submit()
+    dispatcher = world.dispatcher()
+    dispatcher.run_once()
+    world.take_messages()
+    world.clock.advance(7200)
+
+    with world.engine.begin() as conn:
+        assert dispatch_repo.prune_receipts(conn, world.now, 1000) >= 1
+
+    run = world.only_run(job, "queued")
+    assert run["published_at"] == world.at(0)
+    assert dispatcher.recover() == 0, "a confirmed run is not published again"
+    assert world.take_messages() == []
 
 
 def run_versions(world: World, jobs: list[uuid.UUID]) -> list[str]:

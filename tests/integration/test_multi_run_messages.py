@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from shared import lifecycle
 from shared.broker import make_broker, message_for
@@ -288,3 +289,24 @@ def test_runs_stay_with_their_thread_when_they_cannot_be_sent_on(world: World) -
     assert len(watching.seen) == 3
     states = [world.run(uuid.UUID(run_id))["state"] for run_id in run_ids_of(message)]
     assert states == ["succeeded"] * 3
+
+
+def test_runs_behind_a_start_that_fails_go_on_in_a_message_of_their_own(
+    world: World, broker: Any
+) -> None:
+    message = one_message(world, 3)
+    first, *behind = run_ids_of(message)
+    watching = Watching(
+        world, run_ids_of(message), waiting=waiting_module.Waiting(sending_through(broker))
+    )
+
+    def database_gone(run_id: uuid.UUID) -> None:
+        raise OperationalError("START", {}, ConnectionError("the database is gone"))
+
+    watching.executor.start = database_gone
+    with pytest.raises(OperationalError):  # the message fails, as before
+        watching.executor.execute_all(run_ids_of(message), message.queue_name)
+
+    [(sent_on, _)] = world.take_messages()
+    assert run_ids_of(sent_on) == behind
+    assert world.run(uuid.UUID(first))["state"] == "queued"
