@@ -70,6 +70,8 @@ def claim_due(
     if not rows:
         return Claimed(plan=plan, limited=limited)
     queued, skipped = _apply_policies(conn, settings, rows, now, batch)
+    if batch is not None and queued:
+        dispatch_repo.open_batch(conn, batch, now)
     return Claimed(queued, skipped, plan, limited)
 
 

@@ -178,12 +178,13 @@ class Run(Base):
             "state NOT IN ('succeeded', 'failed', 'lost') OR started_at IS NOT NULL",
             name="outcome_was_started",
         ),
-        # Queued runs by claim time. Those whose publish was not confirmed (no
-        # published_at, and no receipt for their batch) are published again from it.
+        # Queued runs in no publish batch (queued before migration 0011, or whose
+        # message came back unrouted): recovery publishes them again from it. The runs
+        # of a batch RabbitMQ did not confirm are found through PublishReceipt.
         Index(
             "ix_runs_unpublished",
             "queued_at",
-            postgresql_where=text("state = 'queued' AND published_at IS NULL"),
+            postgresql_where=text("state = 'queued' AND published_at IS NULL AND batch_id IS NULL"),
         ),
         # The dispatch path, the fair claim: it skips from one (queue, owner, priority) to
         # the next, reading each one's earliest due run, then takes due runs in turns by
@@ -276,16 +277,26 @@ queues = Queue.__table__
 
 
 class PublishReceipt(Base):
-    """RabbitMQ confirmed the publish of every run queued in this batch (``runs.batch_id``)
-    whose message was not returned. One row per batch: the runs themselves are not
-    written (migration 0011). Pruned an hour after the publish; a run still queued by
-    then is long past the stale-message redelivery (scheduler.dispatcher)."""
+    """One publish batch (``runs.batch_id``), written with the claim that queued it, and
+    ``published_at`` once RabbitMQ confirmed it: that confirms every run of the batch
+    whose message was not returned, and the runs themselves are not written (migration
+    0011). Recovery moves the runs of a batch left unconfirmed to a new one and deletes
+    it; a confirmed one is pruned an hour after its publish (its runs still queued keep
+    the time on their own row)."""
 
     __tablename__ = "publish_receipts"
-    __table_args__ = (Index("ix_publish_receipts_published_at", "published_at"),)
+    __table_args__ = (
+        Index("ix_publish_receipts_published_at", "published_at"),
+        Index(
+            "ix_publish_receipts_unconfirmed",
+            "claimed_at",
+            postgresql_where=text("published_at IS NULL"),
+        ),
+    )
 
     batch_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
-    published_at: Mapped[datetime] = mapped_column(Timestamp)
+    claimed_at: Mapped[datetime] = mapped_column(Timestamp)
+    published_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
 
 publish_receipts = PublishReceipt.__table__

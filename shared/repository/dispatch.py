@@ -113,22 +113,32 @@ def replace_live(
     )
 
 
-# A queued run's publish is confirmed when its batch has a receipt, or it carries
-# published_at itself (a run queued before receipts, migration 0011).
+# A queued run's publish is confirmed when its batch's is, or it carries published_at
+# itself (a run queued before receipts, migration 0011).
 CONFIRMED = (
-    "(r.published_at IS NOT NULL OR EXISTS ("
-    "SELECT 1 FROM publish_receipts AS p WHERE p.batch_id = r.batch_id))"
+    "(r.published_at IS NOT NULL OR EXISTS (SELECT 1 FROM publish_receipts AS p "
+    "WHERE p.batch_id = r.batch_id AND p.published_at IS NOT NULL))"
 )
-# When it was confirmed (NULL: not, or its receipt was pruned).
+# When it was confirmed (NULL: not yet).
 PUBLISHED_AT = (
     "coalesce(r.published_at, "
     "(SELECT p.published_at FROM publish_receipts AS p WHERE p.batch_id = r.batch_id))"
 )
+STALE_SINCE = f"coalesce({PUBLISHED_AT}, r.queued_at)"
 
+OPEN_BATCH = text("INSERT INTO publish_receipts (batch_id, claimed_at) VALUES (:batch, :now)")
 RECORD_RECEIPT = text(
-    "INSERT INTO publish_receipts (batch_id, published_at) VALUES (:batch, :now) "
-    "ON CONFLICT (batch_id) DO NOTHING"
+    "UPDATE publish_receipts SET published_at = :now "
+    "WHERE batch_id = :batch AND published_at IS NULL"
 )
+
+
+def open_batch(conn: Connection, batch: uuid.UUID, now: datetime) -> None:
+    """The row of a new publish batch, in the transaction that queues its runs: a run
+    must never be in a batch that has no row, or recovery would not find it."""
+    conn.execute(OPEN_BATCH, {"batch": batch, "now": now})
+
+
 # Runs whose message came back unrouted leave the batch, so its receipt does not cover
 # them: one statement, and only when RabbitMQ returned something (a queue no worker has
 # declared). It waits for their locks, but only so long: nothing else holds them for
@@ -143,8 +153,8 @@ LOCK_TIMEOUT = text("SET LOCAL lock_timeout = '2s'")
 def record_receipt(
     conn: Connection, batch: uuid.UUID, now: datetime, returned: Sequence[uuid.UUID] = ()
 ) -> None:
-    """Record that RabbitMQ confirmed the publish of ``batch``: one row, whatever the
-    batch's size, and no write to its runs. ``returned``: its runs whose message came
+    """Record that RabbitMQ confirmed the publish of ``batch``: one row's update,
+    whatever the batch's size, and no write to its runs. ``returned``: its runs whose message came
     back unrouted, which stay unconfirmed (recovery publishes them again)."""
     if returned:
         conn.execute(LOCK_TIMEOUT)
@@ -152,37 +162,59 @@ def record_receipt(
     conn.execute(RECORD_RECEIPT, {"batch": batch, "now": now})
 
 
+UNBATCHED_UNPUBLISHED = text(
+    "UPDATE runs SET queued_at = :now, batch_id = :batch FROM jobs WHERE runs.id IN ("
+    "  SELECT id FROM runs WHERE state = 'queued' AND published_at IS NULL"
+    "  AND batch_id IS NULL AND queued_at < :older_than ORDER BY queued_at LIMIT :limit"
+    "  FOR UPDATE SKIP LOCKED"
+    ") AND jobs.id = runs.job_id RETURNING runs.id, jobs.queue"
+)
+# A batch left unconfirmed is rare (a crash between claim and publish, RabbitMQ down),
+# so reading its runs by batch_id among the queued ones costs nothing the rest of the
+# time. Locked, then deleted: another scheduler skips it.
+UNCONFIRMED_BATCHES = text(
+    "DELETE FROM publish_receipts WHERE batch_id IN (SELECT batch_id FROM publish_receipts "
+    "WHERE published_at IS NULL AND claimed_at < :older_than ORDER BY claimed_at "
+    "LIMIT :limit FOR UPDATE SKIP LOCKED) RETURNING batch_id"
+)
+MOVE_BATCHES = text(
+    "UPDATE runs SET queued_at = :now, batch_id = :batch FROM jobs "
+    "WHERE runs.batch_id = ANY(:old) AND runs.state = 'queued' AND runs.published_at IS NULL "
+    "AND jobs.id = runs.job_id RETURNING runs.id, jobs.queue"
+)
+BATCHES_PER_RECOVERY = 50
+
+
 def claim_unpublished(
     conn: Connection, older_than: datetime, now: datetime, limit: int, batch: uuid.UUID
 ) -> list[Row]:
     """Queued runs that no publish was confirmed for: their scheduler crashed between the
-    claim and the publish, or RabbitMQ refused. They move to the new publish ``batch``,
-    and their ``queued_at`` is bumped, so another scheduler leaves them alone while this
-    one publishes them again."""
-    return list(
-        conn.execute(
-            text(
-                "UPDATE runs SET queued_at = :now, batch_id = :batch FROM jobs "
-                "WHERE runs.id IN ("
-                "  SELECT r.id FROM runs AS r WHERE r.state = 'queued' AND r.published_at IS NULL"
-                "  AND r.queued_at < :older_than AND NOT EXISTS ("
-                "    SELECT 1 FROM publish_receipts AS p WHERE p.batch_id = r.batch_id)"
-                "  ORDER BY r.queued_at LIMIT :limit FOR UPDATE SKIP LOCKED"
-                ") AND jobs.id = runs.job_id RETURNING runs.id, jobs.queue"
-            ),
-            {"older_than": older_than, "now": now, "limit": limit, "batch": batch},
-        ).mappings()
+    claim and the publish, RabbitMQ refused or returned them. They move to the new
+    publish ``batch`` (with its row), and their ``queued_at`` is bumped, so another
+    scheduler leaves them alone while this one publishes them again."""
+    params = {"older_than": older_than, "now": now, "limit": limit, "batch": batch}
+    rows = list(conn.execute(UNBATCHED_UNPUBLISHED, params).mappings())
+    old = list(
+        conn.scalars(UNCONFIRMED_BATCHES, {"older_than": older_than, "limit": BATCHES_PER_RECOVERY})
     )
+    if old:
+        rows += list(
+            conn.execute(MOVE_BATCHES, {"now": now, "batch": batch, "old": old}).mappings()
+        )
+    if rows:
+        open_batch(conn, batch, now)
+    return rows
 
 
 def stale_published(conn: Connection, published_before: datetime, limit: int) -> list[Row]:
-    """Queued runs published long ago that no worker has started yet."""
+    """Queued runs published long ago that no worker has started yet (or queued long
+    ago in a batch with no row: none should be, but none is left behind)."""
     return list(
         conn.execute(
             text(
                 f"SELECT r.id, j.queue FROM runs AS r JOIN jobs AS j ON j.id = r.job_id "
-                f"WHERE r.state = 'queued' AND {PUBLISHED_AT} < :before "
-                f"ORDER BY {PUBLISHED_AT} LIMIT :limit"
+                f"WHERE r.state = 'queued' AND {STALE_SINCE} < :before "
+                f"ORDER BY {STALE_SINCE} LIMIT :limit"
             ),
             {"before": published_before, "limit": limit},
         ).mappings()
@@ -200,17 +232,20 @@ def claim_stale(
     again as of now), so only one scheduler sends them again."""
     if not run_ids:
         return []
-    return list(
+    rows = list(
         conn.execute(
             text(
                 "UPDATE runs AS r SET published_at = NULL, batch_id = :batch, queued_at = :now "
                 f"FROM jobs WHERE r.id = ANY(:ids) AND r.state = 'queued' "
-                f"AND {PUBLISHED_AT} < :before AND jobs.id = r.job_id "
+                f"AND {STALE_SINCE} < :before AND jobs.id = r.job_id "
                 "RETURNING r.id, jobs.queue"
             ),
             {"ids": list(run_ids), "before": published_before, "now": now, "batch": batch},
         ).mappings()
     )
+    if rows:
+        open_batch(conn, batch, now)
+    return rows
 
 
 OLD_RECEIPTS = (

@@ -368,6 +368,23 @@ def test_the_mark_writes_no_run_so_a_locked_run_holds_nothing_up(world: World) -
 
     assert all(world.only_run(job, "queued")["published_at"] == world.now for job in jobs)
     assert run_versions(world, jobs) == versions, "the runs were not written again"
+    # Recovery's two sources, runs in no batch and unconfirmed batches, hold none of them.
+    with world.engine.connect() as conn:
+        unbatched = conn.scalar(
+            text(
+                "SELECT count(*) FROM runs WHERE job_id = ANY(:jobs) AND state = 'queued' "
+                "AND published_at IS NULL AND batch_id IS NULL"
+            ),
+            {"jobs": jobs},
+        )
+        unconfirmed = conn.scalar(
+            text(
+                "SELECT count(*) FROM publish_receipts WHERE published_at IS NULL "
+                "AND batch_id IN (SELECT batch_id FROM runs WHERE job_id = ANY(:jobs))"
+            ),
+            {"jobs": jobs},
+        )
+    assert (unbatched, unconfirmed) == (0, 0)
     world.take_messages()
     world.clock.advance(10)
     assert dispatcher.recover() == 0

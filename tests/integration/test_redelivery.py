@@ -117,3 +117,27 @@ def test_a_stale_run_in_a_queue_with_waiting_messages_is_left_alone(
         assert depth(channel, settings.queue_name(queue)) == 1
     finally:
         publisher.close()
+
+
+def test_a_queued_run_whose_batch_has_no_row_is_not_left_behind(
+    settings: Settings, engine: Engine, user: Any, channel: Any, queues: Callable[[], str]
+) -> None:
+    """None should exist (each batch's row is written with the runs it queues), but if
+    one did, the stale-message redelivery still publishes it once its queue is empty."""
+    queue = queues()
+    settings = dataclasses.replace(settings, queues=(queue,))
+    publisher = Publisher(settings)
+    dispatcher = Dispatcher(settings, engine, publisher, FixedClock(NOW))
+    orphan = queued_run(engine, user.id, queue, timedelta(minutes=10))
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE runs SET published_at = NULL, batch_id = :batch WHERE id = :id"),
+            {"batch": uuid.uuid4(), "id": orphan},
+        )
+    declare_queues(settings)
+    try:
+        assert dispatcher.redeliver_stale() == 1
+        _, _, body = channel.basic_get(settings.queue_name(queue), auto_ack=True)
+        assert dramatiq.Message.decode(body).message_id == str(orphan)
+    finally:
+        publisher.close()
