@@ -28,10 +28,8 @@ from shared.settings import Settings
 log = logging.getLogger("chronos.scheduler.pruner")
 
 # A receipt only matters while its runs are queued (the few still queued an hour later
-# keep the time on their own row). Per pass, at most batches x per batch.
+# keep the time on their own row).
 RECEIPT_RETENTION = timedelta(hours=1)
-RECEIPTS_PER_BATCH = 10_000
-RECEIPT_BATCHES_PER_PASS = 60
 
 
 class BatchPruner:
@@ -100,19 +98,22 @@ class Pruner(BatchPruner):
 
     def run_once(self) -> int:
         total = super().run_once()
-        now = self.clock.now()
         with self.engine.begin() as conn:
-            throttle_repo.forget_expired(conn, now - timedelta(days=1))
-        # Batch after batch, each its own transaction, until caught up (a trickle claims
-        # many small batches: hundreds of receipts a second at a high rate).
-        for _ in range(RECEIPT_BATCHES_PER_PASS):
-            with self.engine.begin() as conn:
-                pruned = dispatch_repo.prune_receipts(
-                    conn, now - RECEIPT_RETENTION, RECEIPTS_PER_BATCH
-                )
-            if pruned < RECEIPTS_PER_BATCH:
-                break
+            throttle_repo.forget_expired(conn, self.clock.now() - timedelta(days=1))
         return total
+
+
+class ReceiptPruner(BatchPruner):
+    """Publish receipts past RECEIPT_RETENTION (a trickle makes many small batches:
+    hundreds of receipts a second at a high rate)."""
+
+    what = "publish receipts"
+
+    def retention_of(self, settings: Settings) -> timedelta:
+        return RECEIPT_RETENTION
+
+    def prune(self, conn: Connection, cutoff: datetime, limit: int) -> int:
+        return dispatch_repo.prune_receipts(conn, cutoff, limit)
 
 
 class AuditPruner(BatchPruner):

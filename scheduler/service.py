@@ -28,7 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from scheduler import faults
 from scheduler.dispatcher import Dispatcher, runs_in
 from scheduler.metrics import SchedulerMetrics
-from scheduler.pruner import AuditPruner, Pruner
+from scheduler.pruner import AuditPruner, Pruner, ReceiptPruner
 from scheduler.publisher import Outgoing, Publisher
 from scheduler.rescuer import Rescuer
 from scheduler.wakeup import Wakeup
@@ -46,6 +46,8 @@ PURGE_ACCOUNTS_EVERY = 30.0
 PURGE_ACCOUNTS_BUDGET = 5.0
 PRUNE_EVERY = 300.0
 AUDIT_PRUNE_BUDGET = 2.0
+# Receipts are one row per batch, deleted 5,000 at a time: seconds cover hours of them.
+RECEIPT_PRUNE_BUDGET = 2.0
 MAX_BACKOFF = 30.0
 # The circuit breaker's probes: from this, doubling up to MAX_BACKOFF, with jitter.
 FIRST_PROBE = 0.5
@@ -97,6 +99,9 @@ class Scheduler:
         # Changes come far slower than finished runs: a short budget keeps up, and keeps
         # the rescue behind this pass on time.
         self.audit_pruner = AuditPruner(settings, engine, clock, budget_seconds=AUDIT_PRUNE_BUDGET)
+        self.receipt_pruner = ReceiptPruner(
+            settings, engine, clock, budget_seconds=RECEIPT_PRUNE_BUDGET
+        )
         self.wakeup = Wakeup(settings.database_url)
         self._publishing = ThreadPoolExecutor(1, thread_name_prefix="chronos-publishing")
         self._marking = ThreadPoolExecutor(1, thread_name_prefix="chronos-marking")
@@ -160,7 +165,9 @@ class Scheduler:
                 with timing("prune"):
                     result.pruned = self.pruner.run_once()
                     self.audit_pruner.run_once()
-                if not (self.pruner.caught_up and self.audit_pruner.caught_up):
+                    self.receipt_pruner.run_once()
+                pruners = (self.pruner, self.audit_pruner, self.receipt_pruner)
+                if not all(pruner.caught_up for pruner in pruners):
                     self._due["prune"] = time.monotonic()  # behind: go on at the next tick
             if self._periodic("purge_accounts", PURGE_ACCOUNTS_EVERY):
                 # What a user deletion left of its run history, deleted in the background.

@@ -88,11 +88,11 @@ class Settings:
     # messages per queue first, so that no worker thread idles while another works
     # through a long message: set it near the number of worker threads.
     runs_per_message: int = 16
+    min_messages_per_batch: int = 32
     # How long before its due time a run may be claimed and published; the message
     # carries the due instant and the worker starts the run at that instant, not before
     # (worker.execution). It takes the claim and the publish out of a run's lag. 0: none.
     dispatch_ahead_seconds: float = 0.05
-    min_messages_per_batch: int = 32
     # The most missed occurrences a ``run_all`` job replays after a gap (0: all of them).
     max_catchup: int = 100
     # A fault point for the fault tests (scheduler.faults), never on in production.
@@ -140,7 +140,13 @@ def _flag(environ: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name}: expected true or false, got {raw!r}")
 
 
-def _number(environ: Mapping[str, str], name: str, default: float, minimum: float) -> float:
+def _number(
+    environ: Mapping[str, str],
+    name: str,
+    default: float,
+    minimum: float,
+    maximum: float = MAX_SETTING,
+) -> float:
     raw = environ.get(name)
     if raw is None or raw == "":
         return default
@@ -152,12 +158,8 @@ def _number(environ: Mapping[str, str], name: str, default: float, minimum: floa
         raise SettingsError(f"{name}: expected a finite number below {MAX_SETTING:g}, got {raw!r}")
     if value < minimum:
         raise SettingsError(f"{name}: must be at least {minimum}, got {raw!r}")
-    return value
-
-
-def _at_most(value: float, maximum: float, name: str) -> float:
     if value > maximum:
-        raise SettingsError(f"{name}: must be at most {maximum:g}, got {value:g}")
+        raise SettingsError(f"{name}: must be at most {maximum:g}, got {raw!r}")
     return value
 
 
@@ -242,10 +244,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         email_per_minute=int(_number(environ, "CHRONOS_EMAIL_PER_MINUTE", 60, 1)),
         queue_backlog=int(_number(environ, "CHRONOS_QUEUE_BACKLOG", 500, 0)),
         max_catchup=int(_number(environ, "CHRONOS_MAX_CATCHUP", 100, 0)),
-        dispatch_ahead_seconds=_at_most(
-            _number(environ, "CHRONOS_DISPATCH_AHEAD_SECONDS", 0.05, 0.0),
-            1.0,
-            "CHRONOS_DISPATCH_AHEAD_SECONDS",
+        dispatch_ahead_seconds=_number(
+            environ, "CHRONOS_DISPATCH_AHEAD_SECONDS", 0.05, 0.0, maximum=1.0
         ),
         runs_per_message=_whole(environ, "CHRONOS_RUNS_PER_MESSAGE", 16, 1, maximum=64),
         min_messages_per_batch=_whole(environ, "CHRONOS_MIN_MESSAGES_PER_BATCH", 32, 1),

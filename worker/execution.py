@@ -85,7 +85,9 @@ def with_database_retries(action: Callable[[], Any], what: str) -> Any:
 
 
 def parse_run_id(raw: object) -> uuid.UUID | None:
-    """A run id from a message, or None (logged) for anything else."""
+    """A run id from a message (or one already parsed), or None for anything else."""
+    if isinstance(raw, uuid.UUID):
+        return raw
     try:
         return uuid.UUID(raw) if isinstance(raw, str) else None
     except ValueError:
@@ -211,13 +213,13 @@ class Executor:
             log.error("dropping a message whose runs are not a list: %r", raw_run_ids)
             return
         self.wait_until(not_before)
-        remaining: list[str] = []
+        remaining: list[uuid.UUID] = []
         for raw_run_id in raw_run_ids:
             run_id = parse_run_id(raw_run_id)
             if run_id is None:
                 log.error("dropping a malformed run id %r from a message", raw_run_id)
             else:
-                remaining.append(str(run_id))
+                remaining.append(run_id)
         while remaining:
             current = remaining.pop(0)
             if self.waiting is None:

@@ -46,7 +46,7 @@ class Behind:
     """The runs of one message waiting behind the one that began at ``since``."""
 
     queue_name: str
-    run_ids: list[str]
+    run_ids: list[uuid.UUID]
     since: float
     released: bool = False
 
@@ -60,14 +60,15 @@ class Waiting:
         self._thread: threading.Thread | None = None
         self._next_key = 0
 
-    def hold(self, queue_name: str, run_ids: list[str]) -> int | None:
+    def hold(self, queue_name: str, run_ids: list[uuid.UUID]) -> int | None:
         """A run begins with ``run_ids`` waiting behind it; None if nothing waits."""
         if not run_ids:
             return None
         self._ensure_thread()
         with self._lock:
             self._next_key += 1
-            self._behind[self._next_key] = Behind(queue_name, run_ids, time.monotonic())
+            # A copy: the caller goes on taking runs off its list.
+            self._behind[self._next_key] = Behind(queue_name, list(run_ids), time.monotonic())
             return self._next_key
 
     def drop(self, key: int | None) -> bool:
@@ -78,9 +79,9 @@ class Waiting:
             behind = self._behind.pop(key, None)
         return behind is not None and behind.released
 
-    def send_on(self, queue_name: str, run_ids: list[str]) -> bool:
+    def send_on(self, queue_name: str, run_ids: list[uuid.UUID]) -> bool:
         """Publish ``run_ids`` as a new message now; False if RabbitMQ did not take it."""
-        message = message_for(queue_name, [uuid.UUID(run_id) for run_id in run_ids])
+        message = message_for(queue_name, run_ids)
         try:
             sent = self.send(message)
         except Exception as error:  # the runs stay with their thread, which runs them
@@ -105,7 +106,6 @@ class Waiting:
             ]
         sent = 0
         for key, behind in overdue:
-            # The run ids are only parsed ones (worker.execution checks them first).
             if self.send_on(behind.queue_name, behind.run_ids):
                 with self._lock:
                     if key in self._behind:

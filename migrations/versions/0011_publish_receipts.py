@@ -30,6 +30,21 @@ depends_on: str | Sequence[str] | None = None
 
 UNCONFIRMED_BATCH = sa.text("published_at IS NULL")
 UNBATCHED = sa.text("state = 'queued' AND published_at IS NULL AND batch_id IS NULL")
+UNPUBLISHED = sa.text("state = 'queued' AND published_at IS NULL")  # before 0011
+
+
+def rebuild_unpublished_index(where: sa.TextClause) -> None:
+    """ix_runs_unpublished with a new predicate, built CONCURRENTLY (no lock on runs)."""
+    with op.get_context().autocommit_block():
+        op.execute("DROP INDEX CONCURRENTLY IF EXISTS ix_runs_unpublished")
+        op.create_index(
+            "ix_runs_unpublished",
+            "runs",
+            ["queued_at"],
+            unique=False,
+            postgresql_where=where,
+            postgresql_concurrently=True,
+        )
 
 
 def upgrade() -> None:
@@ -51,16 +66,7 @@ def upgrade() -> None:
         unique=False,
         postgresql_where=UNCONFIRMED_BATCH,
     )
-    with op.get_context().autocommit_block():
-        op.execute("DROP INDEX CONCURRENTLY IF EXISTS ix_runs_unpublished")
-        op.create_index(
-            "ix_runs_unpublished",
-            "runs",
-            ["queued_at"],
-            unique=False,
-            postgresql_where=UNBATCHED,
-            postgresql_concurrently=True,
-        )
+    rebuild_unpublished_index(UNBATCHED)
 
 
 def downgrade() -> None:
@@ -71,16 +77,7 @@ def downgrade() -> None:
         "WHERE runs.batch_id = p.batch_id AND runs.state = 'queued' "
         "AND runs.published_at IS NULL AND p.published_at IS NOT NULL"
     )
-    with op.get_context().autocommit_block():
-        op.execute("DROP INDEX CONCURRENTLY IF EXISTS ix_runs_unpublished")
-        op.create_index(
-            "ix_runs_unpublished",
-            "runs",
-            ["queued_at"],
-            unique=False,
-            postgresql_where=sa.text("state = 'queued' AND published_at IS NULL"),
-            postgresql_concurrently=True,
-        )
+    rebuild_unpublished_index(UNPUBLISHED)
     op.drop_index("ix_publish_receipts_unconfirmed", table_name="publish_receipts")
     op.drop_index("ix_publish_receipts_published_at", table_name="publish_receipts")
     op.drop_table("publish_receipts")

@@ -154,8 +154,8 @@ def record_receipt(
     conn: Connection, batch: uuid.UUID, now: datetime, returned: Sequence[uuid.UUID] = ()
 ) -> None:
     """Record that RabbitMQ confirmed the publish of ``batch``: one row's update,
-    whatever the batch's size, and no write to its runs. ``returned``: its runs whose message came
-    back unrouted, which stay unconfirmed (recovery publishes them again)."""
+    whatever the batch's size, and no write to its runs. ``returned``: its runs whose
+    message came back unrouted, which stay unconfirmed (recovery publishes them again)."""
     if returned:
         conn.execute(LOCK_TIMEOUT)
         conn.execute(LEAVE_BATCH, {"ids": list(returned), "batch": batch})
