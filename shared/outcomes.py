@@ -88,7 +88,9 @@ def record_outcomes(
     if finished:
         schedule_retries(conn, finished, now)
         if announce:
-            claim_repo.announce_free_slots(conn, sorted({run["queue"] for run in finished}))
+            # Only limited queues' ends are told: most batches then send no statement.
+            limited = {run["queue"] for run in finished if run["queue_limited"]}
+            claim_repo.announce_free_slots(conn, sorted(limited))
     return finished
 
 

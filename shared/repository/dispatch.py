@@ -290,6 +290,14 @@ RUN_WITH_JOB = (
 )
 
 
+# Whether the run's queue has a concurrency limit: its start holds a slot (worker.handover),
+# and its end frees one, which the schedulers are told of (announce_free_slots).
+QUEUE_LIMITED = (
+    "EXISTS (SELECT 1 FROM queues AS q WHERE q.name = j.queue AND q.concurrency IS NOT NULL) "
+    "AS queue_limited"
+)
+
+
 LOCK_JOBS_OF_RUNS = (
     "locked AS (SELECT id FROM jobs WHERE id IN (SELECT job_id FROM runs WHERE id = ANY(:ids))"
     " ORDER BY id FOR NO KEY UPDATE)"
@@ -307,9 +315,7 @@ START_RUNS = text(
         FROM jobs AS j
         WHERE r.id = ANY(:ids) AND r.state = 'queued' AND j.id = r.job_id
             AND j.id IN (SELECT id FROM locked)
-        RETURNING {RUN_WITH_JOB}, EXISTS (
-            SELECT 1 FROM queues AS q WHERE q.name = j.queue AND q.concurrency IS NOT NULL
-        ) AS queue_limited
+        RETURNING {RUN_WITH_JOB}, {QUEUE_LIMITED}
     ),
     job_running AS (
         UPDATE jobs SET status = 'running', updated_at = :now
@@ -352,7 +358,7 @@ FINISH_RUNS = text(
     FROM outcome AS o, jobs AS j
     WHERE r.id = o.id AND r.state = 'running' AND j.id = r.job_id
         AND j.id IN (SELECT id FROM locked)
-    RETURNING {RUN_WITH_JOB}
+    RETURNING {RUN_WITH_JOB}, {QUEUE_LIMITED}
     """
 )
 
