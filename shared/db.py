@@ -1,13 +1,15 @@
-"""The engine factory, and the helper that creates the database when it is missing."""
+"""The engine factory, the helper that creates the database when it is missing, and a
+connection held by one thread across its transactions."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, exc, text
+from sqlalchemy import Connection, Engine, create_engine, event, exc, text
 from sqlalchemy.engine import make_url
 
 from shared.clock import Clock, DatabaseClock
@@ -121,3 +123,43 @@ def database_clock(engine: Callable[[], Engine], host: Clock) -> DatabaseClock:
             return database_time(conn)
 
     return DatabaseClock(read, host)
+
+
+class HeldConnection:
+    """One connection kept checked out by a single thread (a worker's batcher) across
+    many short transactions, which then pay no pool checkout and return each. The thread
+    calls :meth:`close` to give it back (when idle).
+
+    Any error drops it (SQLAlchemy has invalidated it if the database went away), so the
+    next use opens a fresh one; it is also replaced every ``max_age`` seconds, as the
+    pool recycles its own."""
+
+    def __init__(
+        self, engine: Callable[[], Engine], max_age: float = 1800.0, **options: Any
+    ) -> None:
+        self._engine = engine
+        self._options = options
+        self._max_age = max_age
+        self._conn: Connection | None = None
+        self._opened = 0.0
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[Connection]:
+        conn = self._conn
+        if conn is None or time.monotonic() - self._opened > self._max_age:
+            self.close()
+            conn = self._engine().connect()
+            if self._options:
+                conn = conn.execution_options(**self._options)
+            self._conn, self._opened = conn, time.monotonic()
+        try:
+            yield conn
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # it may already be broken
+                conn.close()

@@ -26,6 +26,9 @@ from typing import Generic, TypeVar
 
 log = logging.getLogger("chronos.worker.batcher")
 
+# How long a batcher waits for a request before it calls its ``on_idle``.
+IDLE_SECONDS = 1.0
+
 Request = TypeVar("Request")
 Answer = TypeVar("Answer")
 
@@ -38,9 +41,13 @@ class Batcher(Generic[Request, Answer]):
         *,
         max_batch: int = 200,
         max_pending: int = 1000,
+        on_idle: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
         self.serve = serve
+        # Called in the batcher's thread once it has had no request for IDLE_SECONDS (to
+        # give back a connection it holds while busy).
+        self.on_idle = on_idle
         self.max_batch = max_batch
         self.max_pending = max_pending
         self._requests: queue.SimpleQueue[tuple[Request, Future[Answer]]] = queue.SimpleQueue()
@@ -79,9 +86,18 @@ class Batcher(Generic[Request, Answer]):
                 self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
                 self._thread.start()
 
+    def _next_request(self) -> tuple[Request, Future[Answer]]:
+        if self.on_idle is None:
+            return self._requests.get()
+        try:
+            return self._requests.get(timeout=IDLE_SECONDS)
+        except queue.Empty:
+            self.on_idle()
+            return self._requests.get()
+
     def _run(self) -> None:
         while True:
-            batch = [self._requests.get()]
+            batch = [self._next_request()]
             while len(batch) < self.max_batch:
                 try:
                     batch.append(self._requests.get_nowait())

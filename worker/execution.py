@@ -35,6 +35,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from shared import jobtypes
 from shared.clock import Clock
+from shared.db import HeldConnection
 from shared.jobtypes import JobFailed, RunContext
 from shared.logs import log_context
 from shared.outcomes import record_outcomes
@@ -137,9 +138,18 @@ class Executor:
         # heartbeat abandoning a stuck handler; only the first of the two counts.
         self._settled: set[uuid.UUID] = set()
         self._settled_lock = threading.Lock()
-        self.starter: Batcher[uuid.UUID, Row | None] = Batcher("chronos-starter", self._start)
+        # Each batcher's one thread keeps a connection while it is busy, so a batch pays
+        # no pool checkout; an idle one gives it back.
+        self._start_connection = HeldConnection(engine, isolation_level="AUTOCOMMIT")
+        self._finish_connection = HeldConnection(engine)
+        self.starter: Batcher[uuid.UUID, Row | None] = Batcher(
+            "chronos-starter", self._start, on_idle=self._start_connection.close
+        )
         self.completer: Batcher[Outcome, bool] = Batcher(
-            "chronos-completer", self._finish_patiently, max_pending=OUTCOMES_IN_HAND
+            "chronos-completer",
+            self._finish_patiently,
+            max_pending=OUTCOMES_IN_HAND,
+            on_idle=self._finish_connection.close,
         )
         # Set when the worker begins to stop: a thread hands its limited queue's slot
         # back to the schedulers instead of starting another run in it.
@@ -153,7 +163,7 @@ class Executor:
         # One statement, atomic on its own: in autocommit it is one round trip instead of
         # three (BEGIN, the statement, COMMIT).
         now = self.clock.now()
-        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        with self._start_connection() as conn:
             rows = dispatch_repo.start_runs(conn, run_ids, worker_id(), now)
         self.metrics.started(rows, now)
         started = {row["id"]: row for row in rows}
@@ -162,7 +172,7 @@ class Executor:
 
     def _finish(self, outcomes: Sequence[Outcome]) -> list[bool]:
         now = self.clock.now()
-        with self.engine.begin() as conn:
+        with self._finish_connection() as conn, conn.begin():
             finished = record_outcomes(conn, outcomes, now)
         self.metrics.finished(finished, now)
         recorded = {row["id"] for row in finished}

@@ -107,3 +107,23 @@ def test_a_failed_batch_still_counts_as_answered_for_drain() -> None:
     future = batcher.enqueue(1)
     assert batcher.drain(timeout=5)
     assert isinstance(future.exception(0), RuntimeError)
+
+
+def test_an_idle_batcher_calls_on_idle_once_and_then_serves_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("worker.batcher.IDLE_SECONDS", 0.01)
+    idle = threading.Event()
+    calls: list[str] = []
+
+    def on_idle() -> None:
+        calls.append(threading.current_thread().name)
+        idle.set()
+
+    batcher: Batcher[int, int] = Batcher("idle-test", lambda batch: list(batch), on_idle=on_idle)
+    assert batcher.submit(1) == 1
+    assert idle.wait(5), "on_idle was never called"
+    assert batcher.submit(2) == 2  # it serves after giving back what it held
+    assert calls[0] == "idle-test"  # in the batcher's own thread, which owns what it holds
+    assert len(calls) <= 2  # once per idle spell, not once per timeout
+
