@@ -126,4 +126,3 @@ def test_an_idle_batcher_calls_on_idle_once_and_then_serves_again(
     assert batcher.submit(2) == 2  # it serves after giving back what it held
     assert calls[0] == "idle-test"  # in the batcher's own thread, which owns what it holds
     assert len(calls) <= 2  # once per idle spell, not once per timeout
-
