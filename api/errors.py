@@ -21,13 +21,16 @@ STATUS_OF: dict[type[errors.ChronosError], str] = {
 }
 
 
+def status_of(error: errors.ChronosError) -> str:
+    return next(
+        (code for kind, code in STATUS_OF.items() if isinstance(error, kind)), falcon.HTTP_400
+    )
+
+
 def handle_domain_error(
     req: falcon.Request, resp: falcon.Response, error: errors.ChronosError, params: Any
 ) -> None:
-    status = next(
-        (code for kind, code in STATUS_OF.items() if isinstance(error, kind)), falcon.HTTP_400
-    )
-    resp.status = status
+    resp.status = status_of(error)
     resp.media = {"title": error.title, "description": error.description}
     if isinstance(error, errors.Unauthorized):
         resp.set_header("WWW-Authenticate", "Bearer")

@@ -5,23 +5,19 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 import falcon
-from sqlalchemy import Connection
 
-from api import serialize
+from api import job_actions, serialize
 from api.resources.base import Resource, current_user
 from shared import audit, lifecycle, limits
 from shared.errors import NotFound, ValidationError
-from shared.repository import Row
 from shared.repository import jobs as job_repo
 from shared.repository import runs as run_repo
 from shared.schemas import jobs as schemas
 from shared.schemas.queries import JobFilters, PageQuery, UpcomingQuery
-from shared.validation import parse_body, parse_schedule, parse_submit
+from shared.validation import parse_body, parse_submit
 
 
 def fingerprint(body: dict[str, Any]) -> str:
@@ -132,59 +128,28 @@ class JobItem(Resource):
             view = lifecycle.view(conn, job_id)
         serialize.respond(resp, serialize.job(view))
 
-    def _change_status(
-        self,
-        req: falcon.Request,
-        resp: falcon.Response,
-        job_id: uuid.UUID,
-        change: Callable[[Connection, uuid.UUID, datetime], Row | None],
-        action: audit.Action,
-    ) -> None:
-        """Cancel, pause or resume, and audit it unless it was a no-op."""
-        now = self.clock.now()
-        with self.transaction(req) as conn:
-            before = change(conn, job_id, now)
-            view = lifecycle.view(conn, job_id)
-            if before is not None:
-                to = view.job["status"]
-                self.audit(conn, req, audit.job_status_changed(action, before, to), at=now)
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID) -> None:
+        view = job_actions.change_status(self, req, job_id, job_actions.StatusChange.CANCEL)
         serialize.respond(resp, serialize.job(view))
 
-    def on_delete(self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID) -> None:
-        self._change_status(req, resp, job_id, lifecycle.cancel, audit.Action.JOB_CANCEL)
-
     def on_post_pause(self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID) -> None:
-        self._change_status(req, resp, job_id, lifecycle.pause, audit.Action.JOB_PAUSE)
+        view = job_actions.change_status(self, req, job_id, job_actions.StatusChange.PAUSE)
+        serialize.respond(resp, serialize.job(view))
 
     def on_post_resume(self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID) -> None:
-        self._change_status(req, resp, job_id, lifecycle.resume, audit.Action.JOB_RESUME)
+        view = job_actions.change_status(self, req, job_id, job_actions.StatusChange.RESUME)
+        serialize.respond(resp, serialize.job(view))
 
     def on_put_reschedule(
         self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID
     ) -> None:
-        now = self.clock.now()
-        body = self.body(req)
-        with self.transaction(req) as conn:
-            job = job_repo.get_job(conn, job_id)
-        if job is None:
-            raise NotFound("job_id: no such job")
-        schedule, first_due = parse_schedule(lifecycle.reschedule_body(job, body), now, prefix="")
-        quota = self.quota(current_user(req))
-        if quota is not None:
-            limits.check_schedule(schedule, quota.limits, now, prefix="")
-        with self.transaction(req) as conn:
-            before = lifecycle.reschedule(conn, job_id, schedule, first_due, now, quota=quota)
-            view = lifecycle.view(conn, job_id)
-            self.audit(conn, req, audit.job_rescheduled(before, view.job), at=now)
+        view = job_actions.reschedule(self, req, job_id, self.body(req))
         serialize.respond(resp, serialize.job(view))
 
     def on_post_trigger(
         self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID
     ) -> None:
-        now = self.clock.now()
-        with self.transaction(req) as conn:
-            run = lifecycle.trigger(conn, job_id, now, quota=self.quota(current_user(req)))
-            self.audit(conn, req, audit.job_triggered(job_id, run), at=now)
+        run = job_actions.trigger(self, req, job_id)
         serialize.respond(resp, serialize.run(run), falcon.HTTP_202)
 
     def on_get_runs(self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID) -> None:

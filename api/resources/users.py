@@ -88,27 +88,33 @@ class Token(Resource):
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         credentials: Credentials = parse_body(Credentials, self.body(req))
-        username, password = credentials.username[:64], credentials.password
-        address = req.remote_addr or "unknown"
-        now = self.clock.now()
-        self.throttle.before_attempt(address, username, now)
-        user = None
-        if is_storable(fold_username(username)):  # no account has any other name
-            with self.transaction(req) as conn:
-                user = user_repo.find_user_by_username(conn, username)
-        stored = user["password_hash"] if user is not None else None
-        # verify_password hashes even for an unknown user, so both failures take as long.
-        if not verify_password(stored, password[:1024]) or user is None:
-            raise Unauthorized("username or password: wrong credentials")
-        self.throttle.after_success(address, username)
         token = TokenResponse.model_construct(
-            access_token=issue_token(
-                self.settings, user["id"], user["role"], now, user["token_version"]
-            ),
+            access_token=sign_in(self, req, self.throttle, credentials),
             token_type="bearer",  # noqa: S106 (the scheme's name, not a secret)
             expires_in=self.settings.token_ttl_seconds,
         )
         serialize.respond(resp, token)
+
+
+def sign_in(
+    resource: Resource, req: falcon.Request, throttle: LoginThrottle, credentials: Credentials
+) -> str:
+    """A token for the user whose password this is, or 401: the check behind both
+    ``POST /auth/token`` and the dashboard's sign-in form, throttled alike."""
+    username, password = credentials.username[:64], credentials.password
+    address = req.remote_addr or "unknown"
+    now = resource.clock.now()
+    throttle.before_attempt(address, username, now)
+    user = None
+    if is_storable(fold_username(username)):  # no account has any other name
+        with resource.transaction(req) as conn:
+            user = user_repo.find_user_by_username(conn, username)
+    stored = user["password_hash"] if user is not None else None
+    # verify_password hashes even for an unknown user, so both failures take as long.
+    if not verify_password(stored, password[:1024]) or user is None:
+        raise Unauthorized("username or password: wrong credentials")
+    throttle.after_success(address, username)
+    return issue_token(resource.settings, user["id"], user["role"], now, user["token_version"])
 
 
 class UserItem(Resource):
