@@ -35,9 +35,13 @@ FILES: dict[str, tuple[str, str]] = {
 
 @dataclass(frozen=True)
 class Asset:
+    """A static file served from memory under ``prefix`` (``/docs/static``, or the
+    dashboard's ``/ui/static``)."""
+
     name: str
     body: bytes
     content_type: str
+    prefix: str = STATIC_PREFIX
 
     @property
     def fingerprint(self) -> str:
@@ -45,7 +49,7 @@ class Asset:
 
     @property
     def url(self) -> str:
-        return f"{STATIC_PREFIX}/{self.fingerprint}/{self.name}"
+        return f"{self.prefix}/{self.fingerprint}/{self.name}"
 
 
 def package_file(path: str) -> bytes:

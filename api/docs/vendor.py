@@ -1,4 +1,5 @@
-"""Re-vendor Swagger UI: ``python -m api.docs.vendor 5.35.0``.
+"""Re-vendor Swagger UI: ``python -m api.docs.vendor 5.35.0`` (and, through
+:class:`Package`, the dashboard's htmx: ``python -m api.dashboard.vendor``).
 
 The reference at ``/docs`` is served from files committed in this package, so that a
 ``pip install`` serves it with no Node, no CDN and no network. This script is how those
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 PACKAGE = "swagger-ui-dist"
@@ -36,6 +38,19 @@ FILES = (
     "NOTICE",
     "swagger-ui-bundle.js.LICENSE.txt",
 )
+
+
+@dataclass(frozen=True)
+class Package:
+    """An npm package vendored into this project: the files taken from it (paths inside
+    the package; each is written under its own base name) and the directory they go to."""
+
+    name: str
+    files: tuple[str, ...]
+    target: Path
+
+
+SWAGGER_UI = Package(PACKAGE, FILES, TARGET)
 
 
 class VendorError(RuntimeError):
@@ -63,9 +78,9 @@ def sha256_of(blob: bytes) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
-def fetch_tarball(version: str, workdir: Path) -> tuple[bytes, str]:
+def fetch_tarball(version: str, workdir: Path, name: str = PACKAGE) -> tuple[bytes, str]:
     """The package's tarball and the integrity the registry publishes for it."""
-    spec = f"{PACKAGE}@{version}"
+    spec = f"{name}@{version}"
     integrity = npm("view", spec, "dist.integrity")
     if not integrity.startswith("sha512-"):
         raise VendorError(f"{spec}: the registry gave no sha512 integrity ({integrity!r})")
@@ -76,52 +91,64 @@ def fetch_tarball(version: str, workdir: Path) -> tuple[bytes, str]:
     return tarball, integrity
 
 
-def extract(tarball: bytes) -> dict[str, bytes]:
-    """The wanted files, read by name: nothing in the archive chooses where to write."""
+def extract(tarball: bytes, files: tuple[str, ...] = FILES) -> dict[str, bytes]:
+    """The wanted files, read by name and keyed by base name: nothing in the archive
+    chooses where to write."""
     contents: dict[str, bytes] = {}
     with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as archive:
-        for name in FILES:
+        for name in files:
             member = archive.extractfile(f"package/{name}")
             if member is None:
                 raise VendorError(f"{name}: not a file in the package")
-            contents[name] = member.read()
+            contents[Path(name).name] = member.read()
     return contents
 
 
-def manifest_of(version: str, integrity: str, contents: dict[str, bytes]) -> dict[str, object]:
+def manifest_of(
+    version: str, integrity: str, contents: dict[str, bytes], package: str = PACKAGE
+) -> dict[str, object]:
     return {
-        "package": PACKAGE,
+        "package": package,
         "version": version,
         "integrity": integrity,
         "files": {name: sha256_of(blob) for name, blob in sorted(contents.items())},
     }
 
 
-def vendor(version: str, target: Path = TARGET) -> dict[str, object]:
+def vendor(version: str, package: Package = SWAGGER_UI) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="chronos-vendor-") as workdir:
-        tarball, integrity = fetch_tarball(version, Path(workdir))
-    contents = extract(tarball)
+        tarball, integrity = fetch_tarball(version, Path(workdir), package.name)
+    contents = extract(tarball, package.files)
+    target = package.target
     target.mkdir(parents=True, exist_ok=True)
     for stale in target.iterdir():
         if stale.is_file():
             stale.unlink()
     for name, blob in contents.items():
         (target / name).write_bytes(blob)
-    manifest = manifest_of(version, integrity, contents)
+    manifest = manifest_of(version, integrity, contents, package.name)
     (target / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m api.docs.vendor", description=__doc__)
-    parser.add_argument("version", help=f"the {PACKAGE} version, e.g. 5.35.0 (exact, no ranges)")
+def main(
+    argv: list[str] | None = None,
+    package: Package = SWAGGER_UI,
+    *,
+    prog: str = "python -m api.docs.vendor",
+    example: str = "5.35.0",
+) -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
+    parser.add_argument(
+        "version", help=f"the {package.name} version, e.g. {example} (exact, no ranges)"
+    )
     args = parser.parse_args(argv)
     try:
-        manifest = vendor(args.version)
+        manifest = vendor(args.version, package)
     except VendorError as error:
         print(f"vendor: {error}", file=sys.stderr)
         return 1
-    print(f"vendored {PACKAGE} {manifest['version']} into {TARGET}")
+    print(f"vendored {package.name} {manifest['version']} into {package.target}")
     return 0
 
 
