@@ -16,6 +16,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from api import metrics
 from api.auth import Authentication
+from api.dashboard.routes import add_dashboard_routes
 from api.docs import add_docs_routes
 from api.errors import (
     handle_database_busy,
@@ -111,4 +112,6 @@ def create_app(
     app.add_route("/metrics", ops.Metrics(*deps, registry=observed.registry))
     app.add_route("/openapi.json", ops.OpenAPI(*deps))
     add_docs_routes(app)
+    if settings.ui_enabled:
+        add_dashboard_routes(app, deps, login_throttle)
     return app

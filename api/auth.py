@@ -16,6 +16,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, Engine
 
+from api.dashboard import session
 from api.media import buffer_body
 from shared.errors import Unauthorized
 from shared.repository import Row
@@ -147,6 +148,9 @@ class Authentication:
     ) -> None:
         if resource is None or not getattr(resource, "auth_required", True):
             return
+        if getattr(resource, "session_cookie", False):
+            self._from_session(req)
+            return
         header = req.get_header("Authorization") or ""
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -160,6 +164,21 @@ class Authentication:
         conn = self.engine.connect()
         req.context.conn = conn
         user = authenticated(conn, claims)
+        req.context.user = CurrentUser(user["id"], user["username"], user["role"])
+
+    def _from_session(self, req: falcon.Request) -> None:
+        """The dashboard's pages: the same token, from the session cookie; without a
+        valid one, the browser is sent to sign in (and brought back after)."""
+        token = session.session_token(req)
+        try:
+            if token is None:
+                raise Unauthorized("session: not signed in")
+            claims = token_claims(self.settings, token)
+            conn = self.engine.connect()
+            req.context.conn = conn
+            user = authenticated(conn, claims)
+        except Unauthorized:
+            raise session.sign_in_first(req) from None
         req.context.user = CurrentUser(user["id"], user["username"], user["role"])
 
     def process_response(

@@ -114,6 +114,13 @@ class Job(Base):
         # An owner's live jobs, for the per-user limit (shared.quotas): a bounded count
         # that reads only live rows, however many finished jobs the owner keeps.
         Index("ix_jobs_owner_live", "owner_id", postgresql_where=text("live")),
+        # The dashboard's payload search, as JSONB containment (migration 0012).
+        Index(
+            "ix_jobs_payload",
+            "payload",
+            postgresql_using="gin",
+            postgresql_ops={"payload": "jsonb_path_ops"},
+        ),
         # Room on each page for a row's next versions, so that its updates are HOT
         # (migration 0010).
         {"postgresql_with": {"fillfactor": 80}},

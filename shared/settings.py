@@ -108,6 +108,10 @@ class Settings:
     # are the operators'. (Priority never lets one owner pass another: the claim takes
     # owners in turns first.)
     max_user_priority: int = 5
+    # The operator dashboard at /ui (api.dashboard); read-only hides every control and
+    # answers its posts with 403.
+    ui_enabled: bool = True
+    ui_read_only: bool = False
 
     @property
     def production(self) -> bool:
@@ -255,6 +259,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         submits_per_minute=_whole(environ, "CHRONOS_SUBMITS_PER_MINUTE", 1000, 1),
         min_interval_seconds=_whole(environ, "CHRONOS_MIN_INTERVAL_SECONDS", 60, 1),
         max_user_priority=_whole(environ, "CHRONOS_MAX_USER_PRIORITY", 5, 0, maximum=9),
+        ui_enabled=_flag(environ, "CHRONOS_UI_ENABLED", True),
+        ui_read_only=_flag(environ, "CHRONOS_UI_READ_ONLY", False),
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -183,15 +183,11 @@ def get_job(conn: Connection, job_id: uuid.UUID, *, lock: bool = False) -> Row |
     )
 
 
-def list_jobs(
-    conn: Connection,
-    *,
-    owner_id: uuid.UUID | None,
-    filters: dict[str, str],
-    limit: int,
-    after: tuple[datetime, uuid.UUID] | None,
-) -> list[Row]:
-    """Newest first, keyset-paged on (created_at, id)."""
+def listing_clauses(
+    owner_id: uuid.UUID | None, filters: Mapping[str, str]
+) -> tuple[list[str], dict[str, Any]]:
+    """The WHERE clauses of a job listing: the owner's (None: everyone's, for an admin),
+    and exact matches by column."""
     clauses = []
     params: dict[str, Any] = {}
     if owner_id is not None:
@@ -201,6 +197,19 @@ def list_jobs(
         if column in filters:
             clauses.append(f"{column} = :{column}")
             params[column] = filters[column]
+    return clauses, params
+
+
+def list_jobs(
+    conn: Connection,
+    *,
+    owner_id: uuid.UUID | None,
+    filters: dict[str, str],
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+) -> list[Row]:
+    """Newest first, keyset-paged on (created_at, id)."""
+    clauses, params = listing_clauses(owner_id, filters)
     return newest_first(
         conn,
         f"SELECT {JOB_COLUMNS} FROM jobs",

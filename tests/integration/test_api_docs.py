@@ -7,9 +7,6 @@ import hashlib
 import io
 import json
 import re
-import shutil
-import subprocess
-import sys
 import tarfile
 import zipfile
 from html.parser import HTMLParser
@@ -20,6 +17,7 @@ from falcon import testing
 
 from api.docs import assets, vendor
 from api.docs.resources import CONTENT_SECURITY_POLICY
+from tests.wheel import build_wheel
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS_DIR = ROOT / "api" / "docs"
@@ -218,25 +216,8 @@ def test_a_real_fingerprinted_traversal_is_404(client: testing.TestClient) -> No
 
 
 def test_the_wheel_carries_the_vendored_files(tmp_path: Path) -> None:
-    """Built from a copy of the sources, without build isolation (no download): a
-    ``pip install`` must be enough to serve /docs."""
-    source = tmp_path / "src"
-    source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy2(ROOT / name, source / name)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for package in ("api", "scheduler", "worker", "shared"):
-        shutil.copytree(ROOT / package, source / package, ignore=ignore)
-    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
-    completed = subprocess.run(
-        [*command, "-q", str(source), "-w", str(tmp_path / "out")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    (wheel,) = (tmp_path / "out").glob("chronos-*.whl")
+    """A ``pip install`` must be enough to serve /docs."""
+    wheel = build_wheel(tmp_path)
     names = set(zipfile.ZipFile(wheel).namelist())
     wanted = {f"api/docs/{path}" for path, _ in assets.FILES.values()}
     wanted |= {f"api/docs/static/swagger-ui/{name}" for name in vendor.FILES}

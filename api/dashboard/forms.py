@@ -1,0 +1,56 @@
+"""Reading the dashboard's form posts: URL-encoded, bounded, checked for CSRF.
+
+A form arrives as ``application/x-www-form-urlencoded`` (what a browser sends for a
+``<form method=post>``). The body is read up to the API's ``CHRONOS_MAX_BODY_BYTES``;
+anything else is a 4xx naming what was wrong, as for a JSON body.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+import falcon
+
+from shared.errors import ValidationError
+
+FORM = "application/x-www-form-urlencoded"
+MAX_FIELDS = 1000
+
+
+@dataclass(frozen=True)
+class Form:
+    pairs: tuple[tuple[str, str], ...]
+
+    def get(self, name: str, default: str = "") -> str:
+        return next((value for key, value in self.pairs if key == name), default)
+
+    def getall(self, name: str) -> list[str]:
+        return [value for key, value in self.pairs if key == name]
+
+    def optional(self, name: str) -> str | None:
+        """The field's value stripped, or None when it is absent or blank."""
+        value = self.get(name).strip()
+        return value or None
+
+
+def read_form(req: falcon.Request, max_bytes: int) -> Form:
+    content_type = (req.content_type or "").split(";")[0].strip().lower()
+    if content_type != FORM:
+        raise falcon.HTTPUnsupportedMediaType(
+            title="Unsupported media type", description=f"Content-Type: expected {FORM}"
+        )
+    if req.content_length is not None and req.content_length > max_bytes:
+        raise falcon.HTTPContentTooLarge(description=f"body: larger than {max_bytes} bytes")
+    raw = req.bounded_stream.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise falcon.HTTPContentTooLarge(description=f"body: larger than {max_bytes} bytes")
+    try:
+        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
+    except UnicodeDecodeError:
+        raise ValidationError("body", "a form must be UTF-8") from None
+    except ValueError:
+        raise ValidationError("body", f"more than {MAX_FIELDS} fields") from None
+    if any("\x00" in key or "\x00" in value for key, value in pairs):
+        raise ValidationError("body", "a field holds a NUL character")
+    return Form(tuple(pairs))

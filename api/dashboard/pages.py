@@ -1,0 +1,417 @@
+"""The dashboard's pages and the posts they make.
+
+Every page is a GET whose query string is the whole state (filters, search, page), so
+it is a deep link, and the back button and a reload show the same rows. Every change is
+a form post that carries a CSRF token, calls the same function as the JSON API
+(api.job_actions), and answers with a redirect to the page it came from (post, redirect,
+get), so a reload never repeats it.
+
+A user sees their own jobs; an admin sees everyone's. Another user's job or run is a
+404, as in the JSON API.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+from urllib.parse import urlencode
+
+import falcon
+
+from api import job_actions, serialize
+from api.dashboard import session
+from api.dashboard.forms import Form, read_form
+from api.dashboard.redact import redacted
+from api.dashboard.render import Renderer
+from api.dashboard.search import JobSearch, parse_search
+from api.dashboard.words import policies_in_words, schedule_in_words
+from api.errors import status_of
+from api.resources.base import Resource, current_user
+from api.resources.jobs import require_owned_job
+from api.resources.users import sign_in
+from api.throttle import LoginThrottle
+from shared import jobtypes, lifecycle
+from shared.errors import ChronosError, Forbidden, NotFound, ValidationError
+from shared.jobs import schedule_of
+from shared.repository import Row
+from shared.repository import dashboard as dashboard_repo
+from shared.repository import jobs as job_repo
+from shared.repository import runs as run_repo
+from shared.schemas.queries import JobFilters
+from shared.schemas.users import Credentials
+from shared.states import JobStatus
+from shared.validation import parse_body
+
+JOBS_PER_PAGE = 50
+RUNS_PER_PAGE = 50
+UPCOMING = 10
+RESULT_SHOWN_BYTES = 64 * 1024
+# What a finished post says on the page it returns to (?done=...): fixed texts only.
+DONE = {
+    "cancel": "The job was cancelled; a run in progress was asked to stop.",
+    "pause": "The job was paused: no new run starts until it is resumed.",
+    "resume": "The job was resumed.",
+    "trigger": "A run was queued now, outside the schedule.",
+    "reschedule": "The job was rescheduled.",
+}
+RECURRENCE_FIELDS = ("repeat", "interval_seconds", "cron")
+
+
+class Page(Resource):
+    """A dashboard page: signed in with the session cookie (api.auth), not a bearer
+    token; the page's own connection is the request's, as for the JSON API."""
+
+    session_cookie = True
+
+    def __init__(self, *deps: Any, renderer: Renderer) -> None:
+        super().__init__(*deps)
+        self.renderer = renderer
+
+    def show(
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        template: str,
+        status: str = falcon.HTTP_200,
+        **context: Any,
+    ) -> None:
+        user = req.context.get("user")
+        self.renderer.page(
+            resp,
+            template,
+            status,
+            me=user,
+            read_only=self.settings.ui_read_only,
+            csrf=session.csrf_token(req, resp, self.settings),
+            now=self.clock.now(),
+            path=req.path,
+            **context,
+        )
+
+    def form(self, req: falcon.Request) -> Form:
+        """A post's form, once its CSRF token checked out; 403 in read-only mode."""
+        form = read_form(req, self.settings.max_body_bytes)
+        session.check_csrf(req, dict(form.pairs))
+        if self.settings.ui_read_only:
+            raise Forbidden("CHRONOS_UI_READ_ONLY: the dashboard is read-only")
+        return form
+
+
+class Home(Page):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        see_other(resp, f"{session.PREFIX}/jobs")
+
+
+class SignIn(Page):
+    auth_required = False
+
+    def __init__(self, *deps: Any, renderer: Renderer, throttle: LoginThrottle) -> None:
+        super().__init__(*deps, renderer=renderer)
+        self.throttle = throttle
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.show(req, resp, "login.html", next=session.safe_next(req.get_param("next")))
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        form = read_form(req, self.settings.max_body_bytes)
+        session.check_csrf(req, dict(form.pairs))
+        target = session.safe_next(form.get("next"))
+        try:
+            credentials = parse_body(
+                Credentials, {"username": form.get("username"), "password": form.get("password")}
+            )
+            token = sign_in(self, req, self.throttle, credentials)
+        except ChronosError as error:
+            self.show(
+                req,
+                resp,
+                "login.html",
+                status_of(error),
+                next=target,
+                error=error.description,
+                username=form.get("username")[:64],
+            )
+            return
+        session.set_session(resp, self.settings, token)
+        see_other(resp, target)
+
+
+class SignOut(Page):
+    auth_required = False
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        form = read_form(req, self.settings.max_body_bytes)
+        session.check_csrf(req, dict(form.pairs))
+        session.end_session(resp, self.settings)
+        see_other(resp, f"{session.PREFIX}/login")
+
+
+def see_other(resp: falcon.Response, location: str) -> None:
+    """After a post, the page to show (303: the browser GETs it, and a reload does not
+    post again). Set on the response, not raised, so its cookies go with it."""
+    resp.status = falcon.HTTP_303
+    resp.location = location
+
+
+class Jobs(Page):
+    """``/ui/jobs``: filters, search and keyset paging, all in the query string."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        me = current_user(req)
+        params = {key: value for key, value in req.params.items() if value != ""}
+        try:
+            filters: JobFilters = parse_body(JobFilters, params)
+            search = self.search(req, params, filters, is_admin=me.is_admin)
+        except ValidationError as error:
+            self.show_jobs(req, resp, [], None, params, error=error, status=falcon.HTTP_400)
+            return
+        pages = serialize.cursors(self.settings.jwt_secret, f"ui-jobs:{me.id}")
+        with self.transaction(req) as conn:
+            rows = dashboard_repo.search_jobs(
+                conn,
+                owner_id=None if me.is_admin else me.id,
+                filters=search.filters,
+                payload=search.payload,
+                recurring=search.recurring,
+                owner_name=search.owner,
+                words=search.words,
+                limit=filters.limit + 1,
+                after=pages.after(filters.cursor),
+            )
+            views = lifecycle.views(conn, rows[: filters.limit])
+        cursor = pages.next(rows, filters.limit)
+        self.show_jobs(req, resp, views, cursor, params)
+
+    @staticmethod
+    def search(
+        req: falcon.Request, params: dict[str, Any], filters: JobFilters, *, is_admin: bool
+    ) -> JobSearch:
+        search = parse_search(str(params.get("q", "")), is_admin=is_admin)
+        for column, value in filters.filters().items():
+            search.add_exact(column, value)
+        recurring = params.get("recurring")
+        if recurring is not None:
+            if recurring not in ("yes", "no"):
+                raise ValidationError("recurring", "expected yes or no")
+            search.recurring = recurring == "yes"
+        owner = params.get("owner")
+        if owner is not None:
+            if not is_admin:
+                raise ValidationError("owner", "only an admin sees other users' jobs")
+            if not isinstance(owner, str) or len(owner) > 64:
+                raise ValidationError("owner", "expected a username")
+            search.owner = owner
+        return search
+
+    def show_jobs(
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        views: list[lifecycle.JobView],
+        cursor: str | None,
+        params: dict[str, Any],
+        *,
+        error: ChronosError | None = None,
+        status: str = falcon.HTTP_200,
+    ) -> None:
+        shown = {key: value for key, value in params.items() if isinstance(value, str)}
+        next_link = None
+        if cursor is not None:
+            next_link = "?" + urlencode({**shown, "cursor": cursor})
+        self.show(
+            req,
+            resp,
+            "jobs.html",
+            status,
+            views=views,
+            params=shown,
+            next_link=next_link,
+            first_link="?" + urlencode({k: v for k, v in shown.items() if k != "cursor"}),
+            error=error.description if error is not None else None,
+            statuses=list(JobStatus),
+            types=sorted(jobtypes.REGISTRY),
+            queues=self.settings.queues,
+            in_words=lambda job: schedule_in_words(schedule_of(job)),
+        )
+
+
+@falcon.before(require_owned_job)
+class JobPage(Page):
+    """``/ui/jobs/{id}``: the job, its schedule and policies in words, the next
+    occurrences, its runs, and the actions on it."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID) -> None:
+        done = DONE.get(req.get_param("done") or "")
+        self.show_job(req, resp, job_id, done=done)
+
+    def show_job(
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        job_id: uuid.UUID,
+        *,
+        done: str | None = None,
+        error: ChronosError | None = None,
+        form: Form | None = None,
+    ) -> None:
+        pages = serialize.cursors(self.settings.jwt_secret, f"runs:{job_id}")
+        cursor = req.get_param("runs_cursor")
+        try:
+            after = pages.after(cursor)
+        except ValidationError:
+            after = None
+        with self.transaction(req) as conn:
+            view = lifecycle.view(conn, job_id)
+            runs = run_repo.list_runs(conn, job_id, limit=RUNS_PER_PAGE + 1, after=after)
+            upcoming = lifecycle.upcoming(conn, view.job, UPCOMING, self.clock.now())
+        job = view.job
+        next_runs = pages.next(runs, RUNS_PER_PAGE)
+        self.show(
+            req,
+            resp,
+            "job.html",
+            status_of(error) if error is not None else falcon.HTTP_200,
+            view=view,
+            job=job,
+            schedule=schedule_in_words(schedule_of(job)),
+            policies=policies_in_words(job),
+            payload=json.dumps(redacted(job["payload"]), indent=2, sort_keys=True),
+            upcoming=upcoming,
+            runs=runs[:RUNS_PER_PAGE],
+            runs_next=f"?runs_cursor={next_runs}" if next_runs else None,
+            live=any(run["state"] in ("queued", "running") for run in runs[:RUNS_PER_PAGE]),
+            done=done,
+            error=error.description if error is not None else None,
+            reschedule=reschedule_values(job, form),
+            recurring=lifecycle.is_recurring(job),
+        )
+
+    def on_get_runs(self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID) -> None:
+        """The runs table alone, which the job page polls while a run is live."""
+        with self.transaction(req) as conn:
+            runs = run_repo.list_runs(conn, job_id, limit=RUNS_PER_PAGE + 1, after=None)
+        self.show(
+            req,
+            resp,
+            "_runs.html",
+            job_id=job_id,
+            runs=runs[:RUNS_PER_PAGE],
+            live=any(run["state"] in ("queued", "running") for run in runs[:RUNS_PER_PAGE]),
+        )
+
+    def on_post_action(
+        self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID, action: str
+    ) -> None:
+        form = self.form(req)
+        try:
+            if action in set(job_actions.StatusChange):
+                job_actions.change_status(self, req, job_id, job_actions.StatusChange(action))
+            elif action == "trigger":
+                job_actions.trigger(self, req, job_id)
+            elif action == "reschedule":
+                job_actions.reschedule(self, req, job_id, reschedule_body(form))
+            else:
+                raise NotFound("action: no such action")
+        except ChronosError as error:
+            if isinstance(error, NotFound):
+                raise
+            self.show_job(req, resp, job_id, error=error, form=form)
+            return
+        see_other(resp, f"{session.PREFIX}/jobs/{job_id}?done={action}")
+
+
+def reschedule_body(form: Form) -> dict[str, Any]:
+    """The reschedule form as the JSON API's body: the whole schedule, blank fields as
+    null (so a recurring job can be made one-off, and the reverse)."""
+    body: dict[str, Any] = {"run_at": form.optional("run_at")}
+    kind = form.get("kind")
+    if kind not in ("once", *RECURRENCE_FIELDS):
+        raise ValidationError("kind", "expected once, repeat, interval_seconds or cron")
+    for field in RECURRENCE_FIELDS:
+        body[field] = form.optional(field) if kind == field else None
+    if body["interval_seconds"] is not None:
+        try:
+            body["interval_seconds"] = int(body["interval_seconds"])
+        except ValueError:
+            raise ValidationError("interval_seconds", "expected a whole number") from None
+    body["timezone"] = form.optional("timezone") or "UTC"
+    body["end_at"] = form.optional("end_at")
+    max_runs = form.optional("max_runs")
+    try:
+        body["max_runs"] = int(max_runs) if max_runs is not None else None
+    except ValueError:
+        raise ValidationError("max_runs", "expected a whole number") from None
+    return body
+
+
+def reschedule_values(job: Row, form: Form | None) -> dict[str, str]:
+    """What the reschedule form shows: what was just posted, else the job's schedule."""
+    if form is not None:
+        return {
+            key: form.get(key)
+            for key in ("kind", "run_at", *RECURRENCE_FIELDS, "timezone", "end_at", "max_runs")
+        }
+    kind = next((field for field in RECURRENCE_FIELDS if job[field] is not None), "once")
+    return {
+        "kind": kind,
+        "run_at": job["run_at"].isoformat() if job["run_at"] else "",
+        "repeat": job["repeat"] or "",
+        "interval_seconds": str(job["interval_seconds"] or ""),
+        "cron": job["cron"] or "",
+        "timezone": job["timezone"] or "UTC",
+        "end_at": job["end_at"].isoformat() if job["end_at"] else "",
+        "max_runs": str(job["max_runs"] or ""),
+    }
+
+
+def require_owned_run(
+    req: falcon.Request, resp: falcon.Response, resource: object, params: dict[str, Any]
+) -> None:
+    """The run must be of a job of the caller's (or the caller an admin); else 404."""
+    me = current_user(req)
+    assert isinstance(resource, Resource)
+    with resource.transaction(req) as conn:
+        run = dashboard_repo.run_detail(conn, params["run_id"])
+        job = job_repo.get_job(conn, run["job_id"]) if run is not None else None
+    if run is None or job is None or (job["owner_id"] != me.id and not me.is_admin):
+        raise NotFound("run_id: no such run")
+    req.context.run, req.context.job = run, job
+
+
+@falcon.before(require_owned_run)
+class RunPage(Page):
+    """``/ui/runs/{id}``: the run's timeline, every attempt of its occurrence, its error
+    and result, and for a skipped run, why."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, run_id: uuid.UUID) -> None:
+        run: Row = req.context.run
+        job: Row = req.context.job
+        with self.transaction(req) as conn:
+            attempts = dashboard_repo.attempts(conn, job["id"], run["scheduled_for"])
+            skipped = (run["result"] or {}).get("skipped") if run["state"] == "skipped" else None
+            blocker = None
+            if skipped and "overlap" in str(skipped) and run["finished_at"] is not None:
+                blocker = dashboard_repo.blocking_run(conn, job["id"], run["finished_at"])
+        self.show(
+            req,
+            resp,
+            "run.html",
+            run=run,
+            job=job,
+            attempts=attempts,
+            skipped=skipped,
+            blocker=blocker,
+            result=capped_json(run["result"]),
+            lease=self.settings.lease_seconds,
+        )
+
+
+def capped_json(value: Any) -> str | None:
+    """A result as indented JSON, cut at 64 KiB (the worker stores up to 256 KiB)."""
+    if value is None:
+        return None
+    text = json.dumps(redacted(value), indent=2, sort_keys=True)
+    if len(text.encode()) <= RESULT_SHOWN_BYTES:
+        return text
+    return text.encode()[:RESULT_SHOWN_BYTES].decode(errors="ignore") + "\n… (cut at 64 KiB)"

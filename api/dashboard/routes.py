@@ -1,0 +1,86 @@
+"""The dashboard's routes, and its error pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+
+from api.dashboard import pages
+from api.dashboard.render import STATIC_PREFIX, Renderer, load_assets
+from api.dashboard.session import PREFIX
+from api.docs.resources import DocsAsset
+from api.errors import handle_domain_error, handle_http_error, status_of
+from api.throttle import LoginThrottle
+from shared.errors import ChronosError, Unauthorized
+
+
+def add_dashboard_routes(
+    app: falcon.App[Any, Any], deps: tuple[Any, ...], login_throttle: LoginThrottle
+) -> None:
+    assets = load_assets()
+    renderer = Renderer(assets)
+    app.add_route(PREFIX, pages.Home(*deps, renderer=renderer))
+    sign_in = pages.SignIn(*deps, renderer=renderer, throttle=login_throttle)
+    app.add_route(f"{PREFIX}/login", sign_in)
+    app.add_route(f"{PREFIX}/logout", pages.SignOut(*deps, renderer=renderer))
+    app.add_route(f"{PREFIX}/jobs", pages.Jobs(*deps, renderer=renderer))
+    job = pages.JobPage(*deps, renderer=renderer)
+    app.add_route(f"{PREFIX}/jobs/{{job_id:uuid}}", job)
+    app.add_route(f"{PREFIX}/jobs/{{job_id:uuid}}/runs", job, suffix="runs")
+    app.add_route(f"{PREFIX}/jobs/{{job_id:uuid}}/{{action}}", job, suffix="action")
+    app.add_route(f"{PREFIX}/runs/{{run_id:uuid}}", pages.RunPage(*deps, renderer=renderer))
+    app.add_route(STATIC_PREFIX + "/{fingerprint}/{name}", DocsAsset(assets))
+    errors = HtmlErrors(renderer, deps[2])
+    app.add_error_handler(ChronosError, errors.domain)
+    app.add_error_handler(falcon.HTTPError, errors.http)
+
+
+def is_dashboard(req: falcon.Request) -> bool:
+    return (req.path == PREFIX or req.path.startswith(f"{PREFIX}/")) and not req.path.startswith(
+        f"{STATIC_PREFIX}/"
+    )
+
+
+class HtmlErrors:
+    """Errors on the dashboard's pages as a page, not the JSON API's error body."""
+
+    def __init__(self, renderer: Renderer, clock: Any) -> None:
+        self.renderer = renderer
+        self.clock = clock
+
+    def domain(
+        self, req: falcon.Request, resp: falcon.Response, error: ChronosError, params: Any
+    ) -> None:
+        if not is_dashboard(req) or isinstance(error, Unauthorized):
+            handle_domain_error(req, resp, error, params)
+            return
+        self._page(req, resp, status_of(error), error.title, error.description)
+
+    def http(
+        self, req: falcon.Request, resp: falcon.Response, error: falcon.HTTPError, params: Any
+    ) -> None:
+        if not is_dashboard(req):
+            handle_http_error(req, resp, error, params)
+            return
+        description = error.description or (
+            "No such page." if error.status_code == 404 else error.title
+        )
+        status = falcon.code_to_http_status(error.status_code)
+        self._page(req, resp, status, error.title or "Error", description or "")
+
+    def _page(
+        self, req: falcon.Request, resp: falcon.Response, status: str, title: str, detail: str
+    ) -> None:
+        self.renderer.page(
+            resp,
+            "error.html",
+            status,
+            me=req.context.get("user"),
+            read_only=True,
+            csrf="",
+            now=self.clock.now(),
+            path=req.path,
+            title=title,
+            detail=detail,
+        )
