@@ -24,7 +24,7 @@ from api.dashboard import session
 from api.dashboard.forms import Form, read_form
 from api.dashboard.redact import redacted
 from api.dashboard.render import Renderer
-from api.dashboard.search import JobSearch, parse_search
+from api.dashboard.search import search_of
 from api.dashboard.words import policies_in_words, schedule_in_words
 from api.errors import status_of
 from api.resources.base import Resource, current_user
@@ -38,7 +38,6 @@ from shared.repository import Row
 from shared.repository import dashboard as dashboard_repo
 from shared.repository import jobs as job_repo
 from shared.repository import runs as run_repo
-from shared.schemas.queries import JobFilters
 from shared.schemas.users import Credentials
 from shared.states import JobStatus
 from shared.validation import parse_body
@@ -161,8 +160,7 @@ class Jobs(Page):
         me = current_user(req)
         params = {key: value for key, value in req.params.items() if value != ""}
         try:
-            filters: JobFilters = parse_body(JobFilters, params)
-            search = self.search(req, params, filters, is_admin=me.is_admin)
+            filters, search = search_of(params, is_admin=me.is_admin)
         except ValidationError as error:
             self.show_jobs(req, resp, [], None, params, error=error, status=falcon.HTTP_400)
             return
@@ -170,39 +168,14 @@ class Jobs(Page):
         with self.transaction(req) as conn:
             rows = dashboard_repo.search_jobs(
                 conn,
+                search.match(),
                 owner_id=None if me.is_admin else me.id,
-                filters=search.filters,
-                payload=search.payload,
-                recurring=search.recurring,
-                owner_name=search.owner,
-                words=search.words,
                 limit=filters.limit + 1,
                 after=pages.after(filters.cursor),
             )
             views = lifecycle.views(conn, rows[: filters.limit])
         cursor = pages.next(rows, filters.limit)
         self.show_jobs(req, resp, views, cursor, params)
-
-    @staticmethod
-    def search(
-        req: falcon.Request, params: dict[str, Any], filters: JobFilters, *, is_admin: bool
-    ) -> JobSearch:
-        search = parse_search(str(params.get("q", "")), is_admin=is_admin)
-        for column, value in filters.filters().items():
-            search.add_exact(column, value)
-        recurring = params.get("recurring")
-        if recurring is not None:
-            if recurring not in ("yes", "no"):
-                raise ValidationError("recurring", "expected yes or no")
-            search.recurring = recurring == "yes"
-        owner = params.get("owner")
-        if owner is not None:
-            if not is_admin:
-                raise ValidationError("owner", "only an admin sees other users' jobs")
-            if not isinstance(owner, str) or len(owner) > 64:
-                raise ValidationError("owner", "expected a username")
-            search.owner = owner
-        return search
 
     def show_jobs(
         self,

@@ -6,7 +6,7 @@ from typing import Any
 
 import falcon
 
-from api.dashboard import pages
+from api.dashboard import bulk, pages
 from api.dashboard.render import STATIC_PREFIX, Renderer, load_assets
 from api.dashboard.session import PREFIX
 from api.docs.resources import DocsAsset
@@ -25,6 +25,7 @@ def add_dashboard_routes(
     app.add_route(f"{PREFIX}/login", sign_in)
     app.add_route(f"{PREFIX}/logout", pages.SignOut(*deps, renderer=renderer))
     app.add_route(f"{PREFIX}/jobs", pages.Jobs(*deps, renderer=renderer))
+    app.add_route(f"{PREFIX}/jobs/bulk", bulk.Bulk(*deps, renderer=renderer))
     job = pages.JobPage(*deps, renderer=renderer)
     app.add_route(f"{PREFIX}/jobs/{{job_id:uuid}}", job)
     app.add_route(f"{PREFIX}/jobs/{{job_id:uuid}}/runs", job, suffix="runs")

@@ -18,11 +18,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from shared.errors import ValidationError
+from shared.repository.dashboard import JobMatch
+from shared.schemas.queries import JobFilters
 from shared.states import JobStatus
+from shared.validation import parse_body
 
 MAX_QUERY_CHARS = 500
 MAX_PATH_DEPTH = 8
@@ -41,6 +45,15 @@ class JobSearch:
     recurring: bool | None = None
     owner: str | None = None
     words: list[str] = field(default_factory=list)
+
+    def match(self) -> JobMatch:
+        return JobMatch(
+            filters=dict(self.filters),
+            payload=self.payload,
+            recurring=self.recurring,
+            owner_name=self.owner,
+            words=tuple(self.words),
+        )
 
     def add_exact(self, key: str, value: str) -> None:
         if key == "status" and value not in set(JobStatus):
@@ -124,3 +137,26 @@ def _add(search: JobSearch, key: str | None, value: str, quoted: bool, is_admin:
         search.add_payload(key.removeprefix("payload."), value if quoted else scalar(value))
     else:
         raise ValidationError("q", f"{key}: not a qualifier; use one of {', '.join(QUALIFIERS)}")
+
+
+def search_of(params: Mapping[str, Any], *, is_admin: bool) -> tuple[JobFilters, JobSearch]:
+    """The jobs page's query string (blank fields left out): its paging and exact
+    filters, checked as the JSON API checks them, merged with the search box's
+    qualifiers and the recurring and owner fields."""
+    filters: JobFilters = parse_body(JobFilters, params)
+    search = parse_search(str(params.get("q", "")), is_admin=is_admin)
+    for column, value in filters.filters().items():
+        search.add_exact(column, value)
+    recurring = params.get("recurring")
+    if recurring is not None:
+        if recurring not in ("yes", "no"):
+            raise ValidationError("recurring", "expected yes or no")
+        search.recurring = recurring == "yes"
+    owner = params.get("owner")
+    if owner is not None:
+        if not is_admin:
+            raise ValidationError("owner", "only an admin sees other users' jobs")
+        if not isinstance(owner, str) or len(owner) > 64:
+            raise ValidationError("owner", "expected a username")
+        search.owner = owner
+    return filters, search

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -29,33 +30,47 @@ def like_pattern(word: str) -> str:
     return f"%{escaped}%"
 
 
+@dataclass(frozen=True)
+class JobMatch:
+    """Which jobs a dashboard search selects (api.dashboard.search reads it from the
+    page's search box and filters)."""
+
+    filters: Mapping[str, str] = field(default_factory=dict)
+    payload: dict[str, Any] | None = None
+    recurring: bool | None = None
+    owner_name: str | None = None
+    words: tuple[str, ...] = ()
+
+    def clauses(self, owner_id: uuid.UUID | None) -> tuple[list[str], dict[str, Any]]:
+        """WHERE clauses over ``jobs``: ``owner_id``'s jobs (None for an admin:
+        everyone's), exact filters by column, payload containment, recurring or not,
+        the owner's username, and name words (each contained, any case)."""
+        clauses, params = listing_clauses(owner_id, self.filters)
+        if self.payload is not None:
+            clauses.append("payload @> CAST(:payload AS jsonb)")
+            params["payload"] = as_json(self.payload)
+        if self.recurring is not None:
+            clauses.append(RECURRING if self.recurring else f"NOT {RECURRING}")
+        if self.owner_name is not None:
+            clauses.append("owner_id = (SELECT id FROM users WHERE username_folded = :owner_name)")
+            params["owner_name"] = fold_username(self.owner_name)
+        for index, word in enumerate(self.words):
+            clauses.append(f"name ILIKE :word{index} ESCAPE '\\'")
+            params[f"word{index}"] = like_pattern(word)
+        return clauses, params
+
+
 def search_jobs(
     conn: Connection,
+    match: JobMatch,
     *,
     owner_id: uuid.UUID | None,
-    filters: Mapping[str, str],
-    payload: dict[str, Any] | None,
-    recurring: bool | None,
-    owner_name: str | None,
-    words: list[str],
     limit: int,
     after: tuple[datetime, uuid.UUID] | None,
 ) -> list[Row]:
-    """Jobs newest first, keyset-paged on (created_at, id): ``owner_id`` (None for an
-    admin: everyone's), exact ``filters`` by column, payload containment, recurring or
-    not, the owner's username (admins), and name words (each contained, any case)."""
-    clauses, params = listing_clauses(owner_id, filters)
-    if payload is not None:
-        clauses.append("payload @> CAST(:payload AS jsonb)")
-        params["payload"] = as_json(payload)
-    if recurring is not None:
-        clauses.append(RECURRING if recurring else f"NOT {RECURRING}")
-    if owner_name is not None:
-        clauses.append("owner_id = (SELECT id FROM users WHERE username_folded = :owner_name)")
-        params["owner_name"] = fold_username(owner_name)
-    for index, word in enumerate(words):
-        clauses.append(f"name ILIKE :word{index} ESCAPE '\\'")
-        params[f"word{index}"] = like_pattern(word)
+    """The jobs ``match`` selects, newest first, keyset-paged on (created_at, id), each
+    with its owner's username."""
+    clauses, params = match.clauses(owner_id)
     return newest_first(
         conn,
         f"SELECT {JOB_COLUMNS}, (SELECT username FROM users WHERE users.id = jobs.owner_id) "
@@ -66,6 +81,21 @@ def search_jobs(
         limit=limit,
         after=after,
     )
+
+
+def matching_ids(
+    conn: Connection, match: JobMatch, *, owner_id: uuid.UUID | None, most: int
+) -> list[uuid.UUID]:
+    """The ids of the jobs ``match`` selects, newest first, at most ``most`` of them."""
+    rows = newest_first(
+        conn,
+        "SELECT id FROM jobs",
+        *match.clauses(owner_id),
+        time_column="created_at",
+        limit=most,
+        after=None,
+    )
+    return [row["id"] for row in rows]
 
 
 RUN_DETAIL = text(
@@ -116,4 +146,32 @@ def blocking_run(conn: Connection, job_id: uuid.UUID, at: datetime) -> Row | Non
         )
         .mappings()
         .first()
+    )
+
+
+def owned_ids(
+    conn: Connection, job_ids: list[uuid.UUID], *, owner_id: uuid.UUID | None
+) -> list[uuid.UUID]:
+    """Which of ``job_ids`` exist and are ``owner_id``'s (any, for None: an admin)."""
+    clauses, params = listing_clauses(owner_id, {})
+    clauses.append("id = ANY(:ids)")
+    rows = conn.execute(
+        text(f"SELECT id FROM jobs WHERE {' AND '.join(clauses)} ORDER BY id"),
+        {**params, "ids": job_ids},
+    )
+    return [row.id for row in rows]
+
+
+def jobs_by_id(conn: Connection, job_ids: list[uuid.UUID]) -> list[Row]:
+    """These jobs (as the confirmation of a bulk action lists them), newest first."""
+    if not job_ids:
+        return []
+    return list(
+        conn.execute(
+            text(
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ANY(:ids) "
+                "ORDER BY created_at DESC, id DESC"
+            ),
+            {"ids": job_ids},
+        ).mappings()
     )

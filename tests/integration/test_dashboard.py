@@ -614,3 +614,90 @@ def test_a_skipped_run_says_why_and_links_the_run_that_blocked_it(
     assert page.status_code == 200, page.text
     assert "overlap_policy forbid" in page.text
     assert f'href="/ui/runs/{blocker}"' in page.text
+
+
+# --- bulk actions ---------------------------------------------------------------------
+
+
+def confirm(browser: Browser, **params: Any) -> tuple[Any, dict[str, Any]]:
+    """The confirmation page, and the form it would post (its hidden fields)."""
+    page = browser.get("/ui/jobs/bulk", query_string=urlencode(params, doseq=True))
+    fields: dict[str, Any] = {}
+    for name, value in re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page.text):
+        fields.setdefault(name, []).append(value)
+    return page, fields
+
+
+def post_confirmed(browser: Browser, fields: dict[str, Any]) -> Any:
+    body = urlencode(fields, doseq=True)
+    return browser._keep(
+        browser.client.simulate_post(
+            "/ui/jobs/bulk", body=body, headers=FORM, cookies=browser.cookies
+        )
+    )
+
+
+def test_bulk_pause_of_the_ticked_jobs_confirms_the_count_first(
+    signed_in: Browser, user: Account, other_user: Account, engine: Engine
+) -> None:
+    mine = [create_job(signed_in.client, user, name=f"b{i}")["id"] for i in range(3)]
+    untouched = create_job(signed_in.client, user, name="left")["id"]
+    theirs = create_job(signed_in.client, other_user, name="theirs")["id"]
+    page, fields = confirm(signed_in, do="pause:selected", ids=[*mine, theirs])
+    assert page.status_code == 200, page.text
+    assert "Pause 3 jobs?" in page.text  # another user's id is not counted
+    assert all(job_status(engine, job_id) != "paused" for job_id in mine)  # nothing yet
+    done = post_confirmed(signed_in, fields)
+    assert done.status_code == 200, done.text
+    assert "3 jobs done" in done.text
+    assert [job_status(engine, job_id) for job_id in mine] == ["paused"] * 3
+    assert job_status(engine, untouched) != "paused"
+    assert job_status(engine, theirs) != "paused"
+    assert audit_actions(engine, mine[0]) == ["job.create", "job.pause"]
+
+
+def test_bulk_on_all_matching_refuses_a_set_that_changed_since_it_was_confirmed(
+    signed_in: Browser, user: Account, engine: Engine
+) -> None:
+    for index in range(2):
+        create_job(signed_in.client, user, name=f"nightly-{index}", queue="other")
+    create_job(signed_in.client, user, name="elsewhere")
+    page, fields = confirm(signed_in, do="cancel:all", queue="other")
+    assert "Cancel 2 jobs?" in page.text
+    late = create_job(signed_in.client, user, name="nightly-late", queue="other")
+    changed = post_confirmed(signed_in, fields)
+    assert changed.status_code == 409
+    assert "3 jobs match now, not the 2 you confirmed" in changed.text
+    assert job_status(engine, late["id"]) != "cancelled"  # nothing was changed
+    page, fields = confirm(signed_in, do="cancel:all", queue="other")
+    done = post_confirmed(signed_in, fields)
+    assert "3 jobs done" in done.text
+    listing = signed_in.get("/ui/jobs", query_string="status=cancelled")
+    assert sorted(names_listed(listing)) == ["nightly-0", "nightly-1", "nightly-late"]
+
+
+def test_bulk_lists_the_jobs_an_action_did_not_apply_to(signed_in: Browser, user: Account) -> None:
+    live = create_job(signed_in.client, user, name="live")["id"]
+    gone = create_job(signed_in.client, user, name="gone")["id"]
+    assert signed_in.act(gone, "cancel").status_code == 303
+    _, fields = confirm(signed_in, do="trigger:selected", ids=[live, gone])
+    done = post_confirmed(signed_in, fields)
+    assert "1 job done" in done.text
+    assert "the job is cancelled" in done.text
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"do": "explode:all"}, {"do": "pause:some"}, {"do": "pause:selected"},
+     {"do": "pause:selected", "ids": "not-an-id"}],
+)  # fmt: skip
+def test_a_bad_bulk_request_is_a_400(signed_in: Browser, params: dict[str, str]) -> None:
+    page, _ = confirm(signed_in, **params)
+    assert page.status_code == 400, page.text
+
+
+def test_a_bulk_post_needs_its_csrf_token_and_a_count(signed_in: Browser, user: Account) -> None:
+    job = create_job(signed_in.client, user)["id"]
+    _, fields = confirm(signed_in, do="pause:selected", ids=[job])
+    assert post_confirmed(signed_in, {**fields, "csrf_token": ["wrong"]}).status_code == 403
+    assert post_confirmed(signed_in, {**fields, "count": ["many"]}).status_code == 400
