@@ -222,6 +222,12 @@ class Run(Base):
             postgresql_where=text("state IN ('pending', 'queued', 'running')"),
         ),
         Index("ix_runs_finished", "finished_at", postgresql_where=text("finished_at IS NOT NULL")),
+        # The dashboard's failures page: a window of failed and lost runs (migration 0012).
+        Index(
+            "ix_runs_failures",
+            "finished_at",
+            postgresql_where=text("state IN ('failed', 'lost')"),
+        ),
         # One run per occurrence and attempt; manual triggers stand outside the schedule.
         Index(
             "uq_runs_occurrence_attempt",

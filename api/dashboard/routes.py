@@ -6,7 +6,7 @@ from typing import Any
 
 import falcon
 
-from api.dashboard import bulk, pages
+from api.dashboard import bulk, pages, reports
 from api.dashboard.render import STATIC_PREFIX, Renderer, load_assets
 from api.dashboard.session import PREFIX
 from api.docs.resources import DocsAsset
@@ -31,6 +31,8 @@ def add_dashboard_routes(
     app.add_route(f"{PREFIX}/jobs/{{job_id:uuid}}/runs", job, suffix="runs")
     app.add_route(f"{PREFIX}/jobs/{{job_id:uuid}}/{{action}}", job, suffix="action")
     app.add_route(f"{PREFIX}/runs/{{run_id:uuid}}", pages.RunPage(*deps, renderer=renderer))
+    app.add_route(f"{PREFIX}/failures", reports.Failures(*deps, renderer=renderer))
+    app.add_route(f"{PREFIX}/schedules", reports.Schedules(*deps, renderer=renderer))
     app.add_route(STATIC_PREFIX + "/{fingerprint}/{name}", DocsAsset(assets))
     errors = HtmlErrors(renderer, deps[2])
     app.add_error_handler(ChronosError, errors.domain)

@@ -175,3 +175,73 @@ def jobs_by_id(conn: Connection, job_ids: list[uuid.UUID]) -> list[Row]:
             {"ids": job_ids},
         ).mappings()
     )
+
+
+# A failure's message with what differs between occurrences of the same failure (ids,
+# numbers: a port, a status, a duration) replaced, so that they group together.
+NORMALISED_MESSAGE = (
+    "regexp_replace(regexp_replace(left(coalesce(r.error->>'message', ''), 300), "
+    "'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}', '<id>', 'gi'), "
+    "'[0-9]+', '<n>', 'g')"
+)
+
+
+def failure_groups(
+    conn: Connection, *, owner_id: uuid.UUID | None, since: datetime, most: int
+) -> list[Row]:
+    """Failed and lost runs finished since ``since``, grouped by job, error kind and
+    normalised message: how many, first and last seen, and the latest run. Read from
+    ``ix_runs_failures``; the latest groups first."""
+    owner = "AND r.owner_id = :owner " if owner_id is not None else ""
+    statement = text(
+        "SELECT r.job_id, j.name AS job_name, j.type, j.queue, j.status AS job_status, "
+        "coalesce(r.error->>'kind', r.state) AS kind, "
+        f"{NORMALISED_MESSAGE} AS message, count(*) AS count, "
+        "min(r.finished_at) AS first_seen, max(r.finished_at) AS last_seen, "
+        "(array_agg(r.id ORDER BY r.finished_at DESC))[1] AS last_run_id "
+        "FROM runs AS r JOIN jobs AS j ON j.id = r.job_id "
+        "WHERE r.state IN ('failed', 'lost') AND r.finished_at >= :since "
+        f"{owner}"
+        "GROUP BY r.job_id, j.name, j.type, j.queue, j.status, kind, message "
+        "ORDER BY last_seen DESC LIMIT :most"
+    )
+    params = {"since": since, "owner": owner_id, "most": most}
+    return list(conn.execute(statement, params).mappings())
+
+
+def recurring_jobs(
+    conn: Connection,
+    *,
+    owner_id: uuid.UUID | None,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+) -> list[Row]:
+    """Recurring jobs, newest first, keyset-paged."""
+    return search_jobs(conn, JobMatch(recurring=True), owner_id=owner_id, limit=limit, after=after)
+
+
+RECENT_RUNS = text(
+    """
+    SELECT recent.* FROM unnest(CAST(:ids AS uuid[])) AS j(id)
+    CROSS JOIN LATERAL (
+        SELECT r.id, r.job_id, r.scheduled_for, r.attempt, r.state, r.finished_at
+        FROM runs AS r
+        WHERE r.job_id = j.id AND r.state <> 'pending' AND r.origin <> 'manual'
+        ORDER BY r.created_at DESC, r.id DESC LIMIT :most
+    ) AS recent
+    """
+)
+
+
+def recent_runs(
+    conn: Connection, job_ids: list[uuid.UUID], most: int
+) -> dict[uuid.UUID, list[Row]]:
+    """Each job's latest ``most`` runs of its schedule (retries included, manual
+    triggers not), newest first: ``most`` index reads per job on ix_runs_history,
+    however long its history."""
+    if not job_ids:
+        return {}
+    found: dict[uuid.UUID, list[Row]] = {job_id: [] for job_id in job_ids}
+    for row in conn.execute(RECENT_RUNS, {"ids": job_ids, "most": most}).mappings():
+        found[row["job_id"]].append(row)
+    return found

@@ -701,3 +701,104 @@ def test_a_bulk_post_needs_its_csrf_token_and_a_count(signed_in: Browser, user: 
     _, fields = confirm(signed_in, do="pause:selected", ids=[job])
     assert post_confirmed(signed_in, {**fields, "csrf_token": ["wrong"]}).status_code == 403
     assert post_confirmed(signed_in, {**fields, "count": ["many"]}).status_code == 400
+
+
+# --- failures and schedules -----------------------------------------------------------
+
+
+def fail_runs(engine: Engine, job_id: str, messages: list[str], kind: str = "http_status") -> None:
+    """The job's pending run fails once per message (a retry run each after the first)."""
+    with engine.begin() as conn:
+        first = conn.execute(
+            text(
+                "UPDATE runs SET state = 'failed', queued_at = now(), started_at = now(), "
+                "finished_at = now(), worker = 'h:1', error = jsonb_build_object('kind', "
+                "CAST(:kind AS text), 'message', CAST(:message AS text)) "
+                "WHERE job_id = :id RETURNING id"
+            ),
+            {"id": job_id, "kind": kind, "message": messages[0]},
+        ).scalar_one()
+        for attempt, message in enumerate(messages[1:], start=2):
+            run_beside(
+                conn,
+                first,
+                attempt=str(attempt),
+                origin="'retry'",
+                state="'failed'",
+                queued_at="now()",
+                started_at="now()",
+                finished_at="now()",
+                worker="'h:1'",
+                error=":result",
+                result_value=f'{{"kind": "{kind}", "message": "{message}"}}',
+            )
+
+
+def test_failures_group_by_job_kind_and_normalised_message(
+    signed_in: Browser, user: Account, engine: Engine
+) -> None:
+    flaky = create_job(signed_in.client, user, name="flaky", max_attempts=10)
+    fail_runs(
+        engine,
+        flaky["id"],
+        [f"the target answered 50{i} after {100 + i} ms" for i in range(5)],
+    )
+    other = create_job(signed_in.client, user, name="other")
+    fail_runs(engine, other["id"], ["connection refused"], kind="exception")
+    page = signed_in.get("/ui/failures")
+    assert page.status_code == 200, page.text
+    rows = re.findall(r'<td class="count">(\d+)</td>', page.text)
+    assert sorted(rows) == ["1", "5"]
+    assert "the target answered &lt;n&gt; after &lt;n&gt; ms" in page.text
+    assert "Retry" in parsed(page.text).buttons
+    assert signed_in.get("/ui/failures", query_string="since=1h").status_code == 200
+    assert signed_in.get("/ui/failures", query_string="since=forever").status_code == 400
+
+
+def test_failures_of_other_users_are_not_shown(
+    signed_in: Browser, other_user: Account, engine: Engine
+) -> None:
+    theirs = create_job(signed_in.client, other_user, name="theirs")
+    fail_runs(engine, theirs["id"], ["boom"])
+    assert "theirs" not in signed_in.get("/ui/failures").text
+
+
+def test_schedules_show_recurring_jobs_with_their_last_occurrences(
+    signed_in: Browser, user: Account, engine: Engine
+) -> None:
+    hourly = create_job(signed_in.client, user, name="hourly", schedule={"repeat": "hourly"})
+    create_job(signed_in.client, user, name="one-off")
+    fail_runs(engine, hourly["id"], ["boom"])
+    page = signed_in.get("/ui/schedules")
+    assert page.status_code == 200, page.text
+    assert "hourly" in page.text
+    assert "one-off" not in page.text
+    assert page.text.count('class="cell state-failed"') == 1
+    assert "Pause" in parsed(page.text).buttons
+
+
+def test_each_page_runs_a_handful_of_queries(
+    signed_in: Browser, user: Account, engine: Engine
+) -> None:
+    """Counted with a SQLAlchemy listener: the session's user, then the page's reads."""
+    from sqlalchemy import event
+
+    jobs = [create_job(signed_in.client, user, name=f"q{i}", schedule={"repeat": "hourly"})
+            for i in range(12)]  # fmt: skip
+    fail_runs(engine, jobs[0]["id"], ["boom", "boom"])
+    with engine.connect() as conn:
+        run_id = conn.scalar(text("SELECT id FROM runs WHERE job_id = :id"), {"id": jobs[0]["id"]})
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        for path in ("/ui/jobs", f"/ui/jobs/{jobs[0]['id']}", f"/ui/runs/{run_id}",
+                     "/ui/failures", "/ui/schedules"):  # fmt: skip
+            statements.clear()
+            assert signed_in.get(path).status_code == 200, path
+            assert len(statements) <= 8, (path, statements)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)

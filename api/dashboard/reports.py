@@ -1,0 +1,90 @@
+"""The failures page and the schedules page: the views across jobs.
+
+Failures groups what went wrong (job, error kind, message with its ids and numbers
+normalised) so that a thousand timeouts of one job are one row with a count, not a
+thousand. Schedules shows every recurring job with the state of its last 24 occurrences,
+so a schedule that has been failing or skipping every night stands out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import falcon
+
+from api import serialize
+from api.dashboard.pages import Page
+from api.dashboard.words import schedule_in_words
+from api.resources.base import current_user
+from shared import lifecycle
+from shared.errors import ValidationError
+from shared.jobs import schedule_of
+from shared.repository import Row
+from shared.repository import dashboard as dashboard_repo
+from shared.schemas.queries import PageQuery
+from shared.validation import parse_body
+
+WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7),
+           "30d": timedelta(days=30)}  # fmt: skip
+MOST_GROUPS = 200
+STRIP = 24
+# Runs read per job for its strip: enough for 24 occurrences with a retry or two.
+STRIP_RUNS = 2 * STRIP
+
+
+class Failures(Page):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        me = current_user(req)
+        window = req.get_param("since") or "24h"
+        if window not in WINDOWS:
+            raise ValidationError("since", f"expected one of {', '.join(WINDOWS)}")
+        now = self.clock.now()
+        with self.transaction(req) as conn:
+            groups = dashboard_repo.failure_groups(
+                conn,
+                owner_id=None if me.is_admin else me.id,
+                since=now - WINDOWS[window],
+                most=MOST_GROUPS,
+            )
+        self.show(req, resp, "failures.html", groups=groups, window=window, windows=list(WINDOWS))
+
+
+class Schedules(Page):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        me = current_user(req)
+        query: PageQuery = parse_body(PageQuery, dict(req.params))
+        pages = serialize.cursors(self.settings.jwt_secret, f"ui-schedules:{me.id}")
+        with self.transaction(req) as conn:
+            rows = dashboard_repo.recurring_jobs(
+                conn,
+                owner_id=None if me.is_admin else me.id,
+                limit=query.limit + 1,
+                after=pages.after(query.cursor),
+            )
+            views = lifecycle.views(conn, rows[: query.limit])
+            recent = dashboard_repo.recent_runs(
+                conn, [view.job["id"] for view in views], STRIP_RUNS
+            )
+        cursor = pages.next(rows, query.limit)
+        self.show(
+            req,
+            resp,
+            "schedules.html",
+            views=views,
+            strips={job_id: strip(runs) for job_id, runs in recent.items()},
+            in_words=lambda job: schedule_in_words(schedule_of(job)),
+            next_link="?" + urlencode({"limit": query.limit, "cursor": cursor}) if cursor else None,
+        )
+
+
+def strip(runs: Sequence[Row]) -> list[dict[str, Any]]:
+    """A job's last STRIP occurrences, oldest first, each as its latest attempt (runs
+    come newest first)."""
+    latest: dict[Any, Row] = {}
+    for run in runs:
+        latest.setdefault(run["scheduled_for"], run)
+    occurrences = sorted(latest.values(), key=lambda run: run["scheduled_for"])[-STRIP:]
+    return [dict(run) for run in occurrences]
