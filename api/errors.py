@@ -84,4 +84,6 @@ def handle_unexpected(
         return
     log.exception("unhandled error on %s %s", req.method, req.path)
     resp.status = falcon.HTTP_500
+    # The resource may have set another type (an HTML page) before it failed.
+    resp.content_type = falcon.MEDIA_JSON
     resp.media = {"title": "Internal error", "description": "an unexpected error; it was logged"}

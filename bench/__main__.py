@@ -38,6 +38,7 @@ from bench import (
     l1_publish,
     l2_worker,
     p1_prune,
+    u1_dashboard,
 )
 from bench.benchmark import Benchmark
 from bench.context import BenchContext
@@ -80,6 +81,8 @@ BENCHMARKS: list[Benchmark] = [
     c6_celery.BENCHMARK,
     p1_prune.BENCHMARK,
     c5_scale.BENCHMARK,
+    # Last: a new row must not push an older one past the time budget.
+    u1_dashboard.BENCHMARK,
 ]
 
 ROWS: list[RowSpec] = [
@@ -130,6 +133,7 @@ ROWS: list[RowSpec] = [
     RowSpec("c5_claim_owners", "C5 claim, 1M due, 1k owners"),
     RowSpec("c5_rss", "C5 scheduler peak RSS", at_most(150, "<= 150 MB")),
     RowSpec("p1_prune", "P1 prune, finished runs", at_least(10_000, ">= 10,000/s")),
+    RowSpec("u1", "U1 dashboard page, 1M runs", at_most(100, "<= 100 ms")),
     RowSpec("c6_c2", "C6 Celery C2 end to end", versus_chronos("c2", "/s", True, by=1.2)),
     RowSpec("c6_c3_50_p50", "C6 Celery C3 50/s p50", versus_chronos("c3_50_p50", "ms", False)),
     RowSpec("c6_c3_50_p99", "C6 Celery C3 50/s p99", versus_chronos("c3_50_p99", "ms", False)),

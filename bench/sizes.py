@@ -34,6 +34,7 @@ class Sizes:
     c10_runs: int  # C2's burst, measured from PostgreSQL's side
     c11_runs: int  # driven through the database's statements alone
     p1_runs: int  # finished runs past retention, for the pruner
+    u1_runs: int  # finished runs in the table while the dashboard's pages are timed
     # Seconds between inserting a workload and its first due time.
     lead_seconds: float
     # How long to wait for a workload to finish before calling it a failure.
@@ -68,6 +69,7 @@ FULL = Sizes(
     c10_runs=3_000,
     c11_runs=20_000,
     p1_runs=200_000,
+    u1_runs=1_000_000,
     lead_seconds=2.0,
     patience_seconds=180.0,
 )
@@ -100,6 +102,7 @@ QUICK = Sizes(
     c10_runs=300,
     c11_runs=1_000,
     p1_runs=20_000,
+    u1_runs=20_000,
     lead_seconds=0.4,
     patience_seconds=60.0,
 )

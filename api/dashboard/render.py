@@ -58,14 +58,18 @@ def relative(moment: datetime, now: datetime) -> str:
     return "just now"
 
 
-def moment_markup(moment: datetime | None, now: datetime) -> Markup:
-    """An instant in UTC, with how long ago (or ahead) it is."""
+def moment_markup(moment: datetime | None, now: datetime, *, precise: bool = False) -> Markup:
+    """An instant in UTC, with how long ago (or ahead) it is; ``precise``: to the
+    millisecond (a run's timeline, where steps are milliseconds apart)."""
     if moment is None:
         return Markup('<span class="none">&ndash;</span>')
     utc = moment.astimezone(UTC)
-    return Markup('<time datetime="{iso}">{shown}</time> <span class="ago">({ago})</span>').format(
-        iso=utc.isoformat(), shown=utc.strftime("%Y-%m-%d %H:%M:%S UTC"), ago=relative(utc, now)
-    )
+    shown = utc.strftime("%Y-%m-%d %H:%M:%S")
+    if precise:
+        shown += f".{utc.microsecond // 1000:03d}"
+    return Markup(
+        '<time datetime="{iso}">{shown} UTC</time> <span class="ago">({ago})</span>'
+    ).format(iso=utc.isoformat(), shown=shown, ago=relative(utc, now))
 
 
 def milliseconds(start: datetime | None, end: datetime | None) -> str:
@@ -100,6 +104,7 @@ class Renderer:
     ) -> None:
         now = context["now"]
         context.setdefault("when", lambda moment: moment_markup(moment, now))
+        context.setdefault("when_ms", lambda moment: moment_markup(moment, now, precise=True))
         resp.status = status
         resp.content_type = "text/html; charset=utf-8"
         resp.text = self.env.get_template(template).render(**context)

@@ -8,9 +8,7 @@ so a schedule that has been failing or skipping every night stands out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
 from urllib.parse import urlencode
 
 import falcon
@@ -22,17 +20,17 @@ from api.resources.base import current_user
 from shared import lifecycle
 from shared.errors import ValidationError
 from shared.jobs import schedule_of
-from shared.repository import Row
 from shared.repository import dashboard as dashboard_repo
 from shared.schemas.queries import PageQuery
 from shared.validation import parse_body
 
 WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7),
            "30d": timedelta(days=30)}  # fmt: skip
-MOST_GROUPS = 200
+MOST_GROUPS = 100
+# The most failures one page reads (the newest of the window): a bad week costs the page
+# no more than a quiet one, and the caption says when the counts stop there.
+SCAN = 2000
 STRIP = 24
-# Runs read per job for its strip: enough for 24 occurrences with a retry or two.
-STRIP_RUNS = 2 * STRIP
 
 
 class Failures(Page):
@@ -48,8 +46,17 @@ class Failures(Page):
                 owner_id=None if me.is_admin else me.id,
                 since=now - WINDOWS[window],
                 most=MOST_GROUPS,
+                scan=SCAN,
             )
-        self.show(req, resp, "failures.html", groups=groups, window=window, windows=list(WINDOWS))
+        self.show(
+            req,
+            resp,
+            "failures.html",
+            groups=groups,
+            window=window,
+            windows=list(WINDOWS),
+            capped=SCAN if any(group["scanned"] >= SCAN for group in groups) else None,
+        )
 
 
 class Schedules(Page):
@@ -65,8 +72,8 @@ class Schedules(Page):
                 after=pages.after(query.cursor),
             )
             views = lifecycle.views(conn, rows[: query.limit])
-            recent = dashboard_repo.recent_runs(
-                conn, [view.job["id"] for view in views], STRIP_RUNS
+            recent = dashboard_repo.recent_occurrences(
+                conn, [view.job["id"] for view in views], STRIP
             )
         cursor = pages.next(rows, query.limit)
         self.show(
@@ -74,17 +81,8 @@ class Schedules(Page):
             resp,
             "schedules.html",
             views=views,
-            strips={job_id: strip(runs) for job_id, runs in recent.items()},
+            # Oldest first, as a strip reads left to right.
+            strips={job_id: runs[::-1] for job_id, runs in recent.items()},
             in_words=lambda job: schedule_in_words(schedule_of(job)),
             next_link="?" + urlencode({"limit": query.limit, "cursor": cursor}) if cursor else None,
         )
-
-
-def strip(runs: Sequence[Row]) -> list[dict[str, Any]]:
-    """A job's last STRIP occurrences, oldest first, each as its latest attempt (runs
-    come newest first)."""
-    latest: dict[Any, Row] = {}
-    for run in runs:
-        latest.setdefault(run["scheduled_for"], run)
-    occurrences = sorted(latest.values(), key=lambda run: run["scheduled_for"])[-STRIP:]
-    return [dict(run) for run in occurrences]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import falcon
@@ -10,9 +11,11 @@ from api.dashboard import bulk, pages, reports
 from api.dashboard.render import STATIC_PREFIX, Renderer, load_assets
 from api.dashboard.session import PREFIX
 from api.docs.resources import DocsAsset
-from api.errors import handle_domain_error, handle_http_error, status_of
+from api.errors import handle_domain_error, handle_http_error, handle_unexpected, status_of
 from api.throttle import LoginThrottle
 from shared.errors import ChronosError, Unauthorized
+
+log = logging.getLogger("chronos.api")
 
 
 def add_dashboard_routes(
@@ -37,6 +40,7 @@ def add_dashboard_routes(
     errors = HtmlErrors(renderer, deps[2])
     app.add_error_handler(ChronosError, errors.domain)
     app.add_error_handler(falcon.HTTPError, errors.http)
+    app.add_error_handler(Exception, errors.unexpected)
 
 
 def is_dashboard(req: falcon.Request) -> bool:
@@ -71,6 +75,17 @@ class HtmlErrors:
         )
         status = falcon.code_to_http_status(error.status_code)
         self._page(req, resp, status, error.title or "Error", description or "")
+
+    def unexpected(
+        self, req: falcon.Request, resp: falcon.Response, error: Exception, params: Any
+    ) -> None:
+        if isinstance(error, falcon.HTTPError) or not is_dashboard(req):
+            handle_unexpected(req, resp, error, params)
+            return
+        log.exception("unhandled error on %s %s", req.method, req.path)
+        self._page(
+            req, resp, falcon.HTTP_500, "Internal error", "An unexpected error; it was logged."
+        )
 
     def _page(
         self, req: falcon.Request, resp: falcon.Response, status: str, title: str, detail: str

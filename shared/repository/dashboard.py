@@ -178,34 +178,43 @@ def jobs_by_id(conn: Connection, job_ids: list[uuid.UUID]) -> list[Row]:
 
 
 # A failure's message with what differs between occurrences of the same failure (ids,
-# numbers: a port, a status, a duration) replaced, so that they group together.
+# numbers: a port, a status, a duration) replaced by <n>, in one pass, so that they group
+# together.
 NORMALISED_MESSAGE = (
-    "regexp_replace(regexp_replace(left(coalesce(r.error->>'message', ''), 300), "
-    "'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}', '<id>', 'gi'), "
-    "'[0-9]+', '<n>', 'g')"
+    "regexp_replace(left(coalesce(r.error->>'message', ''), 300), "
+    "'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9]+', '<n>', 'gi')"
 )
 
 
 def failure_groups(
-    conn: Connection, *, owner_id: uuid.UUID | None, since: datetime, most: int
+    conn: Connection,
+    *,
+    owner_id: uuid.UUID | None,
+    since: datetime,
+    most: int,
+    scan: int,
 ) -> list[Row]:
     """Failed and lost runs finished since ``since``, grouped by job, error kind and
-    normalised message: how many, first and last seen, and the latest run. Read from
-    ``ix_runs_failures``; the latest groups first."""
+    normalised message: how many, first and last seen, and the latest run; the latest
+    groups first, at most ``most``. Only the newest ``scan`` failures are read (along
+    ``ix_runs_failures``), so the page costs the same however bad the week was; each row's
+    ``scanned`` says how many were, and equals ``scan`` when the window held more."""
     owner = "AND r.owner_id = :owner " if owner_id is not None else ""
     statement = text(
-        "SELECT r.job_id, j.name AS job_name, j.type, j.queue, j.status AS job_status, "
-        "coalesce(r.error->>'kind', r.state) AS kind, "
-        f"{NORMALISED_MESSAGE} AS message, count(*) AS count, "
-        "min(r.finished_at) AS first_seen, max(r.finished_at) AS last_seen, "
-        "(array_agg(r.id ORDER BY r.finished_at DESC))[1] AS last_run_id "
-        "FROM runs AS r JOIN jobs AS j ON j.id = r.job_id "
-        "WHERE r.state IN ('failed', 'lost') AND r.finished_at >= :since "
-        f"{owner}"
-        "GROUP BY r.job_id, j.name, j.type, j.queue, j.status, kind, message "
-        "ORDER BY last_seen DESC LIMIT :most"
+        "SELECT g.*, j.name AS job_name, j.type, j.queue, j.status AS job_status FROM ("
+        "  SELECT f.job_id, f.kind, f.message, count(*) AS count, "
+        "   min(f.finished_at) AS first_seen, max(f.finished_at) AS last_seen, "
+        "   (array_agg(f.id ORDER BY f.finished_at DESC))[1] AS last_run_id, "
+        "   max(f.scanned) AS scanned "
+        "  FROM ("
+        "   SELECT r.id, r.job_id, r.finished_at, coalesce(r.error->>'kind', r.state) AS kind, "
+        f"   {NORMALISED_MESSAGE} AS message, count(*) OVER () AS scanned "
+        "   FROM runs AS r WHERE r.state IN ('failed', 'lost') AND r.finished_at >= :since "
+        f"   {owner}ORDER BY r.finished_at DESC LIMIT :scan"
+        "  ) AS f GROUP BY f.job_id, f.kind, f.message ORDER BY last_seen DESC LIMIT :most"
+        ") AS g JOIN jobs AS j ON j.id = g.job_id ORDER BY g.last_seen DESC"
     )
-    params = {"since": since, "owner": owner_id, "most": most}
+    params = {"since": since, "owner": owner_id, "most": most, "scan": scan}
     return list(conn.execute(statement, params).mappings())
 
 
@@ -220,28 +229,37 @@ def recurring_jobs(
     return search_jobs(conn, JobMatch(recurring=True), owner_id=owner_id, limit=limit, after=after)
 
 
-RECENT_RUNS = text(
+# A job's newest runs by ix_runs_history (``2 * most``: room for a retry or two per
+# occurrence), then each occurrence's latest attempt, the newest ``most`` of them.
+RECENT_OCCURRENCES = text(
     """
-    SELECT recent.* FROM unnest(CAST(:ids AS uuid[])) AS j(id)
+    SELECT latest.* FROM unnest(CAST(:ids AS uuid[])) AS j(id)
     CROSS JOIN LATERAL (
-        SELECT r.id, r.job_id, r.scheduled_for, r.attempt, r.state, r.finished_at
-        FROM runs AS r
-        WHERE r.job_id = j.id AND r.state <> 'pending' AND r.origin <> 'manual'
-        ORDER BY r.created_at DESC, r.id DESC LIMIT :most
-    ) AS recent
+        SELECT DISTINCT ON (recent.scheduled_for) recent.*
+        FROM (
+            SELECT r.id, r.job_id, r.scheduled_for, r.attempt, r.state,
+                to_char(r.scheduled_for AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"')
+                    AS label
+            FROM runs AS r
+            WHERE r.job_id = j.id AND r.state <> 'pending' AND r.origin <> 'manual'
+            ORDER BY r.created_at DESC, r.id DESC LIMIT 2 * :most
+        ) AS recent
+        ORDER BY recent.scheduled_for DESC, recent.attempt DESC
+        LIMIT :most
+    ) AS latest
     """
 )
 
 
-def recent_runs(
+def recent_occurrences(
     conn: Connection, job_ids: list[uuid.UUID], most: int
 ) -> dict[uuid.UUID, list[Row]]:
-    """Each job's latest ``most`` runs of its schedule (retries included, manual
-    triggers not), newest first: ``most`` index reads per job on ix_runs_history,
-    however long its history."""
+    """Each job's latest ``most`` occurrences of its schedule (manual triggers are not
+    one), newest first, each as its latest attempt, with a ``label`` of its time: a
+    bounded read per job on ix_runs_history, however long its history."""
     if not job_ids:
         return {}
     found: dict[uuid.UUID, list[Row]] = {job_id: [] for job_id in job_ids}
-    for row in conn.execute(RECENT_RUNS, {"ids": job_ids, "most": most}).mappings():
+    for row in conn.execute(RECENT_OCCURRENCES, {"ids": job_ids, "most": most}).mappings():
         found[row["job_id"]].append(row)
     return found

@@ -460,9 +460,9 @@ def test_the_job_page_shows_the_schedule_in_words_and_masks_header_values(
     assert "core" not in page.text
     assert "Authorization" in page.text
     assert page.text.count("<li><time") == 10  # the next ten occurrences
-    assert {"Pause", "Resume", "Trigger now", "Cancel job", "Reschedule"} <= set(
-        parsed(page.text).buttons
-    )
+    buttons = set(parsed(page.text).buttons)
+    assert {"Pause", "Trigger now", "Cancel job", "Reschedule"} <= buttons
+    assert "Resume" not in buttons  # only a paused job offers it
 
 
 def test_each_action_is_the_json_apis_with_its_audit_row(
@@ -802,3 +802,31 @@ def test_each_page_runs_a_handful_of_queries(
             assert len(statements) <= 8, (path, statements)
     finally:
         event.remove(engine, "before_cursor_execute", count)
+
+
+def test_an_unexpected_error_on_a_page_is_an_html_500(
+    signed_in: Browser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.repository import dashboard as dashboard_repo
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(dashboard_repo, "failure_groups", broken)
+    result = signed_in.get("/ui/failures")
+    assert result.status_code == 500
+    assert result.headers["Content-Type"].startswith("text/html")
+    assert "a bug" not in result.text  # logged, never shown
+
+
+def test_failures_read_at_most_the_newest_scan_and_say_so(
+    signed_in: Browser, user: Account, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api.dashboard import reports
+
+    monkeypatch.setattr(reports, "SCAN", 3)
+    job = create_job(signed_in.client, user, name="noisy", max_attempts=10)
+    fail_runs(engine, job["id"], ["boom"] * 5)
+    page = signed_in.get("/ui/failures")
+    assert re.findall(r'<td class="count">(\d+)</td>', page.text) == ["3"]
+    assert "counted from the newest 3 failures" in page.text
