@@ -79,6 +79,8 @@ def test_slow_clients_are_bounded() -> None:
         "client_header_timeout 10s",
         "client_body_timeout 10s",
         "proxy_request_buffering on",
+        # The dashboard's CSRF check compares Origin with Host, port included.
+        "proxy_set_header Host $http_host",
     ):
         assert directive in nginx
     assert "./deploy/nginx.conf:/etc/nginx/nginx.conf:ro" in SERVICES["proxy"]["volumes"]
