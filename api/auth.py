@@ -16,7 +16,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, Engine
 
-from api.dashboard import session
+from api.dashboard import forms, session
 from api.media import buffer_body
 from shared.errors import Unauthorized
 from shared.repository import Row
@@ -174,6 +174,7 @@ class Authentication:
             if token is None:
                 raise Unauthorized("session: not signed in")
             claims = token_claims(self.settings, token)
+            forms.buffer_form(req, self.settings.max_body_bytes)
             conn = self.engine.connect()
             req.context.conn = conn
             user = authenticated(conn, claims)

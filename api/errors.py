@@ -34,6 +34,11 @@ def handle_domain_error(
     resp.media = {"title": error.title, "description": error.description}
     if isinstance(error, errors.Unauthorized):
         resp.set_header("WWW-Authenticate", "Bearer")
+    retry_after(resp, error)
+
+
+def retry_after(resp: falcon.Response, error: errors.ChronosError) -> None:
+    """A throttled request is told when to try again."""
     if isinstance(error, errors.TooManyRequests) and error.retry_after is not None:
         resp.set_header("Retry-After", str(error.retry_after))
 

@@ -222,9 +222,16 @@ class Run(Base):
             postgresql_where=text("state IN ('pending', 'queued', 'running')"),
         ),
         Index("ix_runs_finished", "finished_at", postgresql_where=text("finished_at IS NOT NULL")),
-        # The dashboard's failures page: a window of failed and lost runs (migration 0012).
+        # The dashboard's failures page: the newest failed and lost runs, everyone's (an
+        # admin's page) or one owner's (migration 0012).
         Index(
             "ix_runs_failures",
+            "finished_at",
+            postgresql_where=text("state IN ('failed', 'lost')"),
+        ),
+        Index(
+            "ix_runs_owner_failures",
+            "owner_id",
             "finished_at",
             postgresql_where=text("state IN ('failed', 'lost')"),
         ),

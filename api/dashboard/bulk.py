@@ -1,18 +1,23 @@
 """Bulk cancel, pause, resume and trigger, on the jobs ticked on the jobs page or on every
 job its search matches.
 
-It takes two steps, and the count travels between them. ``GET /ui/jobs/bulk`` changes
+It takes two steps, and the set travels between them. ``GET /ui/jobs/bulk`` changes
 nothing: it shows how many jobs the action would touch (and the first of them), and a
-form that posts that count. ``POST /ui/jobs/bulk`` finds the set again; if it is no
-longer the size that was confirmed (jobs were added, finished or deleted meanwhile), it
-says so with the new count and changes nothing, instead of acting on a set nobody saw.
-Otherwise each job goes through the JSON API's own action (api.job_actions), one
-transaction and one audit row each, and a job the action does not apply to (cancelling
-a finished job) is listed with the reason, not fatal to the rest.
+form that posts that count and a digest of exactly those jobs. ``POST /ui/jobs/bulk``
+finds the set again; if it is not the set that was confirmed (jobs were added, finished
+or deleted meanwhile, even one for another at the same count), it says so with the new
+count and changes nothing, instead of acting on a set nobody saw. Otherwise each job goes
+through the JSON API's own action (api.job_actions), one transaction and one audit row
+each, and a job the action does not apply to (cancelling a finished job) is listed with
+the reason, not fatal to the rest. The post answers with a redirect to its result (a
+signed link), so a reload does not act again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import uuid
 from typing import Any
 from urllib.parse import urlencode
@@ -21,8 +26,9 @@ import falcon
 
 from api import job_actions
 from api.dashboard.forms import Form
-from api.dashboard.pages import Page
+from api.dashboard.pages import Page, see_other
 from api.dashboard.search import search_of
+from api.dashboard.session import PREFIX
 from api.resources.base import current_user
 from shared.errors import ChronosError, Conflict, ValidationError
 from shared.repository import dashboard as dashboard_repo
@@ -35,6 +41,7 @@ SCOPES = ("selected", "all")
 # The jobs page's fields that are its search (kept through the two steps).
 SEARCH_FIELDS = ("q", "status", "type", "queue", "name", "recurring", "owner")
 SHOWN = 20
+RESULT_FIELDS = ("action", "done", "refused", "more", "back")
 
 
 class Bulk(Page):
@@ -55,6 +62,7 @@ class Bulk(Page):
             req,
             resp,
             "bulk.html",
+            digest=self.digest(chosen),
             action=action,
             label=ACTIONS[action],
             scope=scope,
@@ -71,28 +79,59 @@ class Bulk(Page):
         confirmed = confirmed_count(form)
         params = {key: form.get(key) for key in SEARCH_FIELDS if form.get(key)}
         chosen = self.chosen(req, scope, form.getall("ids"), params)
-        if len(chosen) != confirmed:
+        if len(chosen) != confirmed or not hmac.compare_digest(
+            self.digest(chosen), form.get("digest")
+        ):
             raise Conflict(
-                f"count: {len(chosen)} jobs match now, not the {confirmed} you confirmed; "
+                f"count: {len(chosen)} jobs match now, and not the {confirmed} you confirmed; "
                 "nothing was changed. Review the set and confirm again."
             )
-        done, refused = [], []
+        done, refused = 0, []
         for job_id in chosen:
             try:
                 self.act(req, job_id, action)
             except ChronosError as error:
-                refused.append((job_id, error.description))
+                refused.append([str(job_id), error.description[:200]])
             else:
-                done.append(job_id)
+                done += 1
+        result = {
+            "action": action,
+            "done": str(done),
+            "refused": json.dumps(refused[:SHOWN]),
+            "more": str(max(0, len(refused) - SHOWN)),
+            "back": urlencode(params),
+        }
+        see_other(resp, f"{PREFIX}/jobs/bulk/done?{urlencode(self.signed(result))}")
+
+    def on_get_done(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """The result of a bulk post, from the signed link it answered with."""
+        result = {key: req.get_param(key) or "" for key in RESULT_FIELDS}
+        if not hmac.compare_digest(self.signed(result)["sig"], req.get_param("sig") or ""):
+            raise ValidationError("sig", "not a result link this dashboard made")
+        action = result["action"]
         self.show(
             req,
             resp,
             "bulk_done.html",
-            label=ACTIONS[action],
-            done=len(done),
-            refused=refused,
-            back="/ui/jobs?" + urlencode(params),
+            label=ACTIONS.get(action, action),
+            done=int(result["done"]),
+            refused=json.loads(result["refused"]),
+            more=int(result["more"]),
+            back=f"{PREFIX}/jobs?{result['back']}",
         )
+
+    def digest(self, job_ids: list[uuid.UUID]) -> str:
+        """Names exactly this set of jobs (a count alone would not)."""
+        joined = b"".join(job_id.bytes for job_id in sorted(job_ids))
+        return hmac.new(self._key(), b"set\x00" + joined, hashlib.sha256).hexdigest()
+
+    def signed(self, result: dict[str, str]) -> dict[str, str]:
+        text = urlencode(sorted((key, result[key]) for key in RESULT_FIELDS))
+        sig = hmac.new(self._key(), b"result\x00" + text.encode(), hashlib.sha256).hexdigest()
+        return {**result, "sig": sig}
+
+    def _key(self) -> bytes:
+        return hashlib.sha256(b"chronos-bulk\x00" + self.settings.jwt_secret.encode()).digest()
 
     def chosen(
         self, req: falcon.Request, scope: str, ids: list[str], params: dict[str, Any]
@@ -139,6 +178,6 @@ def parse_ids(raw: list[str]) -> list[uuid.UUID]:
 
 def confirmed_count(form: Form) -> int:
     raw = form.get("count")
-    if not raw.isdigit() or len(raw) > 7:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 7:
         raise ValidationError("count", "expected the number of jobs confirmed")
     return int(raw)

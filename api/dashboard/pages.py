@@ -26,7 +26,7 @@ from api.dashboard.redact import redacted
 from api.dashboard.render import Renderer
 from api.dashboard.search import search_of
 from api.dashboard.words import policies_in_words, schedule_in_words
-from api.errors import status_of
+from api.errors import retry_after, status_of
 from api.resources.base import Resource, current_user
 from api.resources.jobs import require_owned_job
 from api.resources.users import sign_in
@@ -122,6 +122,7 @@ class SignIn(Page):
             )
             token = sign_in(self, req, self.throttle, credentials)
         except ChronosError as error:
+            retry_after(resp, error)
             self.show(
                 req,
                 resp,

@@ -7,13 +7,20 @@ from typing import Any
 
 import falcon
 
-from api.dashboard import bulk, pages, reports
+from api.dashboard import bulk, pages, reports, session
 from api.dashboard.render import STATIC_PREFIX, Renderer, load_assets
 from api.dashboard.session import PREFIX
 from api.docs.resources import DocsAsset
-from api.errors import handle_domain_error, handle_http_error, handle_unexpected, status_of
+from api.errors import (
+    handle_domain_error,
+    handle_http_error,
+    handle_unexpected,
+    retry_after,
+    status_of,
+)
 from api.throttle import LoginThrottle
 from shared.errors import ChronosError, Unauthorized
+from shared.settings import Settings
 
 log = logging.getLogger("chronos.api")
 
@@ -28,7 +35,9 @@ def add_dashboard_routes(
     app.add_route(f"{PREFIX}/login", sign_in)
     app.add_route(f"{PREFIX}/logout", pages.SignOut(*deps, renderer=renderer))
     app.add_route(f"{PREFIX}/jobs", pages.Jobs(*deps, renderer=renderer))
-    app.add_route(f"{PREFIX}/jobs/bulk", bulk.Bulk(*deps, renderer=renderer))
+    bulk_actions = bulk.Bulk(*deps, renderer=renderer)
+    app.add_route(f"{PREFIX}/jobs/bulk", bulk_actions)
+    app.add_route(f"{PREFIX}/jobs/bulk/done", bulk_actions, suffix="done")
     job = pages.JobPage(*deps, renderer=renderer)
     app.add_route(f"{PREFIX}/jobs/{{job_id:uuid}}", job)
     app.add_route(f"{PREFIX}/jobs/{{job_id:uuid}}/runs", job, suffix="runs")
@@ -37,7 +46,7 @@ def add_dashboard_routes(
     app.add_route(f"{PREFIX}/failures", reports.Failures(*deps, renderer=renderer))
     app.add_route(f"{PREFIX}/schedules", reports.Schedules(*deps, renderer=renderer))
     app.add_route(STATIC_PREFIX + "/{fingerprint}/{name}", DocsAsset(assets))
-    errors = HtmlErrors(renderer, deps[2])
+    errors = HtmlErrors(renderer, deps[0], deps[2])
     app.add_error_handler(ChronosError, errors.domain)
     app.add_error_handler(falcon.HTTPError, errors.http)
     app.add_error_handler(Exception, errors.unexpected)
@@ -52,8 +61,9 @@ def is_dashboard(req: falcon.Request) -> bool:
 class HtmlErrors:
     """Errors on the dashboard's pages as a page, not the JSON API's error body."""
 
-    def __init__(self, renderer: Renderer, clock: Any) -> None:
+    def __init__(self, renderer: Renderer, settings: Settings, clock: Any) -> None:
         self.renderer = renderer
+        self.settings = settings
         self.clock = clock
 
     def domain(
@@ -62,6 +72,7 @@ class HtmlErrors:
         if not is_dashboard(req) or isinstance(error, Unauthorized):
             handle_domain_error(req, resp, error, params)
             return
+        retry_after(resp, error)
         self._page(req, resp, status_of(error), error.title, error.description)
 
     def http(
@@ -74,6 +85,10 @@ class HtmlErrors:
             "No such page." if error.status_code == 404 else error.title
         )
         status = falcon.code_to_http_status(error.status_code)
+        headers = error.headers or {}
+        pairs = list(headers.items()) if isinstance(headers, dict) else list(headers)
+        for name, value in pairs:
+            resp.set_header(name, value)  # Allow on a 405, Retry-After on a 429
         self._page(req, resp, status, error.title or "Error", description or "")
 
     def unexpected(
@@ -96,7 +111,8 @@ class HtmlErrors:
             status,
             me=req.context.get("user"),
             read_only=True,
-            csrf="",
+            # The page still has the sign-out form.
+            csrf=session.csrf_token(req, resp, self.settings),
             now=self.clock.now(),
             path=req.path,
             title=title,

@@ -17,6 +17,7 @@ Pure: no I/O. Anything it cannot read is a 400 naming ``q``, never a guess.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from shared.errors import ValidationError
 from shared.repository.dashboard import JobMatch
 from shared.schemas.queries import JobFilters
 from shared.states import JobStatus
+from shared.text import UNSTORABLE
 from shared.validation import parse_body
 
 MAX_QUERY_CHARS = 500
@@ -90,11 +92,18 @@ def _merge(into: dict[str, Any], more: dict[str, Any], path: str) -> dict[str, A
     return merged
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
 def scalar(raw: str) -> Any:
-    """An unquoted value: a JSON number or literal when it reads as one."""
+    """An unquoted value: a JSON number or literal when it reads as one (a finite one:
+    ``1e999`` and ``NaN`` stay text, as PostgreSQL's JSON has no such numbers)."""
     try:
-        value = json.loads(raw)
+        value = json.loads(raw, parse_constant=_no_constant)
     except ValueError:
+        return raw
+    if isinstance(value, float) and not math.isfinite(value):
         return raw
     return value if value is None or isinstance(value, bool | int | float) else raw
 
@@ -102,6 +111,8 @@ def scalar(raw: str) -> Any:
 def parse_search(query: str, *, is_admin: bool) -> JobSearch:
     if len(query) > MAX_QUERY_CHARS:
         raise ValidationError("q", f"at most {MAX_QUERY_CHARS} characters")
+    if UNSTORABLE.search(query):
+        raise ValidationError("q", "a NUL or an unpaired surrogate cannot be searched for")
     search = JobSearch()
     position = 0
     text = query.strip()
@@ -156,7 +167,7 @@ def search_of(params: Mapping[str, Any], *, is_admin: bool) -> tuple[JobFilters,
     if owner is not None:
         if not is_admin:
             raise ValidationError("owner", "only an admin sees other users' jobs")
-        if not isinstance(owner, str) or len(owner) > 64:
+        if not isinstance(owner, str) or len(owner) > 64 or UNSTORABLE.search(owner):
             raise ValidationError("owner", "expected a username")
         search.owner = owner
     return filters, search

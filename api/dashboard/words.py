@@ -61,7 +61,9 @@ def cron_in_words(expression: str) -> str:
         return f'cron "{expression}"'
     if minute.startswith("*/") and hour == day == weekday == "*":
         step = _number(minute[2:], 1, 59)
-        if step is not None:
+        # */45 runs at :00 and :45, not every 45 minutes: only a step that divides the
+        # hour is "every N minutes".
+        if step is not None and 60 % step == 0:
             return "every minute" if step == 1 else f"every {step} minutes"
     if expression == "* * * * *":
         return "every minute"

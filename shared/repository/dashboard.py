@@ -136,8 +136,10 @@ def blocking_run(conn: Connection, job_id: uuid.UUID, at: datetime) -> Row | Non
             text(
                 # Newest first along ix_runs_history from ``at``: the blocker is almost
                 # always the run just before, so few rows are read.
+                # Queued by then: the overlap rule counts a queued run as live, and one
+                # claimed in the same batch as the skip starts only after it.
                 f"SELECT {RUN_COLUMNS} FROM runs WHERE job_id = :job AND created_at <= :at "
-                "AND coalesce(started_at, queued_at) <= :at "
+                "AND queued_at <= :at "
                 "AND (finished_at IS NULL OR finished_at >= :at) "
                 "AND state NOT IN ('pending', 'skipped') "
                 "ORDER BY created_at DESC, id DESC LIMIT 1"
@@ -197,21 +199,26 @@ def failure_groups(
     """Failed and lost runs finished since ``since``, grouped by job, error kind and
     normalised message: how many, first and last seen, and the latest run; the latest
     groups first, at most ``most``. Only the newest ``scan`` failures are read (along
-    ``ix_runs_failures``), so the page costs the same however bad the week was; each row's
+    ``ix_runs_failures``, or ``ix_runs_owner_failures`` for a user), so the page costs
+    the same however bad the week was; each row's
     ``scanned`` says how many were, and equals ``scan`` when the window held more."""
     owner = "AND r.owner_id = :owner " if owner_id is not None else ""
     statement = text(
-        "SELECT g.*, j.name AS job_name, j.type, j.queue, j.status AS job_status FROM ("
-        "  SELECT f.job_id, f.kind, f.message, count(*) AS count, "
-        "   min(f.finished_at) AS first_seen, max(f.finished_at) AS last_seen, "
-        "   (array_agg(f.id ORDER BY f.finished_at DESC))[1] AS last_run_id, "
-        "   max(f.scanned) AS scanned "
-        "  FROM ("
-        "   SELECT r.id, r.job_id, r.finished_at, coalesce(r.error->>'kind', r.state) AS kind, "
-        f"   {NORMALISED_MESSAGE} AS message, count(*) OVER () AS scanned "
-        "   FROM runs AS r WHERE r.state IN ('failed', 'lost') AND r.finished_at >= :since "
-        f"   {owner}ORDER BY r.finished_at DESC LIMIT :scan"
-        "  ) AS f GROUP BY f.job_id, f.kind, f.message ORDER BY last_seen DESC LIMIT :most"
+        # The newest ``scan`` first (LIMIT before anything is computed over them), then
+        # their count, the normalised messages and the groups.
+        "WITH newest AS ("
+        "  SELECT r.id, r.job_id, r.finished_at, r.state, r.error FROM runs AS r "
+        "  WHERE r.state IN ('failed', 'lost') AND r.finished_at >= :since "
+        f"  {owner}ORDER BY r.finished_at DESC LIMIT :scan"
+        "), scanned AS (SELECT count(*) AS scanned FROM newest) "
+        "SELECT g.*, j.name AS job_name, j.type, j.queue, j.status AS job_status, "
+        "  (SELECT scanned FROM scanned) AS scanned FROM ("
+        "  SELECT r.job_id, coalesce(r.error->>'kind', r.state) AS kind, "
+        f"   {NORMALISED_MESSAGE} AS message, count(*) AS count, "
+        "   min(r.finished_at) AS first_seen, max(r.finished_at) AS last_seen, "
+        "   (array_agg(r.id ORDER BY r.finished_at DESC))[1] AS last_run_id "
+        "  FROM newest AS r GROUP BY r.job_id, kind, message "
+        "  ORDER BY last_seen DESC LIMIT :most"
         ") AS g JOIN jobs AS j ON j.id = g.job_id ORDER BY g.last_seen DESC"
     )
     params = {"since": since, "owner": owner_id, "most": most, "scan": scan}

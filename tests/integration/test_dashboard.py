@@ -387,6 +387,7 @@ def test_filters_and_search_qualifiers_narrow_the_list(signed_in: Browser, user:
     assert listed(q='payload.url:"https://example.com/y"') == []
     assert listed(q="queue:other REPORT") == ["report-daily"]
     assert listed(q="recurring:yes name:hourly-report") == ["hourly-report"]
+    assert listed(q="payload.n:1e999") == []  # not a number JSON has: searched as text
 
 
 @pytest.mark.parametrize(
@@ -402,6 +403,8 @@ def test_filters_and_search_qualifiers_narrow_the_list(signed_in: Browser, user:
         ({"cursor": "garbage"}, "cursor"),
         ({"q": "x" * 501}, "q"),
         ({"q": "payload.a..b:1"}, "payload"),
+        ({"q": "nul\x00"}, "q"),
+        ({"q": "owner:\x00"}, "owner"),
     ],
 )
 def test_a_bad_filter_is_a_400_page_naming_it(
@@ -594,8 +597,10 @@ def test_a_skipped_run_says_why_and_links_the_run_that_blocked_it(
     with engine.begin() as conn:
         blocker = conn.execute(
             text(
+                # Queued before the skip, started after it (claimed in the same batch).
                 "UPDATE runs SET state = 'running', queued_at = now() - interval '2 min', "
-                "started_at = now() - interval '1 min', heartbeat_at = now(), "
+                "started_at = now() - interval '10 s', heartbeat_at = now(), "
+                "created_at = now() - interval '1 hour', "
                 "worker = 'host:1' WHERE job_id = :id RETURNING id"
             ),
             {"id": job["id"]},
@@ -605,7 +610,7 @@ def test_a_skipped_run_says_why_and_links_the_run_that_blocked_it(
             blocker,
             scheduled_for="scheduled_for + interval '1 hour'",
             state="'skipped'",
-            finished_at="now()",
+            finished_at="now() - interval '1 min'",
             result=":result",
             result_value='{"skipped": "an earlier run was still queued or running '
             '(overlap_policy forbid)"}',
@@ -628,13 +633,20 @@ def confirm(browser: Browser, **params: Any) -> tuple[Any, dict[str, Any]]:
     return page, fields
 
 
-def post_confirmed(browser: Browser, fields: dict[str, Any]) -> Any:
+def post_confirmed(browser: Browser, fields: dict[str, Any], *, follow: bool = True) -> Any:
+    """Post the confirmation; a success answers 303 to its result page, which is
+    fetched (as a browser would) unless ``follow`` is false."""
     body = urlencode(fields, doseq=True)
-    return browser._keep(
+    posted = browser._keep(
         browser.client.simulate_post(
             "/ui/jobs/bulk", body=body, headers=FORM, cookies=browser.cookies
         )
     )
+    if not follow or posted.status_code != 303:
+        return posted
+    path, _, query = posted.headers["Location"].partition("?")
+    assert path == "/ui/jobs/bulk/done"
+    return browser.get(path, query_string=query)
 
 
 def test_bulk_pause_of_the_ticked_jobs_confirms_the_count_first(
@@ -667,7 +679,7 @@ def test_bulk_on_all_matching_refuses_a_set_that_changed_since_it_was_confirmed(
     late = create_job(signed_in.client, user, name="nightly-late", queue="other")
     changed = post_confirmed(signed_in, fields)
     assert changed.status_code == 409
-    assert "3 jobs match now, not the 2 you confirmed" in changed.text
+    assert "3 jobs match now, and not the 2 you confirmed" in changed.text
     assert job_status(engine, late["id"]) != "cancelled"  # nothing was changed
     page, fields = confirm(signed_in, do="cancel:all", queue="other")
     done = post_confirmed(signed_in, fields)
@@ -701,6 +713,7 @@ def test_a_bulk_post_needs_its_csrf_token_and_a_count(signed_in: Browser, user: 
     _, fields = confirm(signed_in, do="pause:selected", ids=[job])
     assert post_confirmed(signed_in, {**fields, "csrf_token": ["wrong"]}).status_code == 403
     assert post_confirmed(signed_in, {**fields, "count": ["many"]}).status_code == 400
+    assert post_confirmed(signed_in, {**fields, "count": ["²"]}).status_code == 400
 
 
 # --- failures and schedules -----------------------------------------------------------
@@ -830,3 +843,49 @@ def test_failures_read_at_most_the_newest_scan_and_say_so(
     page = signed_in.get("/ui/failures")
     assert re.findall(r'<td class="count">(\d+)</td>', page.text) == ["3"]
     assert "counted from the newest 3 failures" in page.text
+
+
+def test_bulk_refuses_another_set_of_the_same_size(
+    signed_in: Browser, user: Account, engine: Engine
+) -> None:
+    first = create_job(signed_in.client, user, name="swap-a", schedule={"repeat": "hourly"})
+    create_job(signed_in.client, user, name="swap-b", schedule={"repeat": "hourly"})
+    _, fields = confirm(signed_in, do="pause:all", q="swap-", recurring="yes")
+    assert fields["count"] == ["2"]
+    assert signed_in.act(first["id"], "cancel").status_code == 303  # leaves the set
+    newcomer = create_job(signed_in.client, user, name="swap-c", schedule={"repeat": "hourly"})
+    _, still = confirm(signed_in, do="pause:all", q="swap-", recurring="yes", status="scheduled")
+    assert still["count"] == ["2"]  # the same size, not the same jobs
+    changed = post_confirmed(signed_in, {**fields, "status": ["scheduled"]})
+    assert changed.status_code == 409, changed.text
+    assert job_status(engine, newcomer["id"]) != "paused"
+
+
+def test_a_bulk_post_redirects_to_a_signed_result_so_a_reload_does_not_act_again(
+    signed_in: Browser, user: Account, engine: Engine
+) -> None:
+    job = create_job(signed_in.client, user, name="once")["id"]
+    _, fields = confirm(signed_in, do="trigger:selected", ids=[job])
+    posted = post_confirmed(signed_in, fields, follow=False)
+    assert posted.status_code == 303
+    path, _, query = posted.headers["Location"].partition("?")
+    done = signed_in.get(path, query_string=query)
+    assert "Trigger: 1 job done" in done.text
+    again = signed_in.get(path, query_string=query)  # a reload: the GET, not the post
+    assert again.status_code == 200
+    with engine.connect() as conn:
+        manual = conn.scalar(
+            text("SELECT count(*) FROM runs WHERE job_id = :id AND origin = 'manual'"),
+            {"id": job},
+        )
+    assert manual == 1
+    forged = signed_in.get(path, query_string=query.replace("done=1", "done=1000"))
+    assert forged.status_code == 400
+
+
+def test_an_error_page_still_signs_out(signed_in: Browser) -> None:
+    page = signed_in.get(f"/ui/jobs/{uuid.uuid4()}")
+    assert page.status_code == 404
+    token = parsed(page.text).inputs["csrf_token"]
+    assert token
+    assert signed_in.post("/ui/logout", {"csrf_token": token}).status_code == 303

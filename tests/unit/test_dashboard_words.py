@@ -144,6 +144,19 @@ def test_payload_secrets_are_masked_and_the_rest_kept() -> None:
     }
 
 
+def test_secrets_in_urls_are_masked() -> None:
+    payload = {
+        "url": "https://ana:pw@example.com/hook?api_key=S&page=2",
+        "plain": "https://example.com/x?page=2",
+        "text": "not a url",
+    }
+    assert redacted(payload) == {
+        "url": f"https://{MASK}@example.com/hook?api_key={MASK}&page=2",
+        "plain": "https://example.com/x?page=2",
+        "text": "not a url",
+    }
+
+
 def test_relative_times_and_gaps() -> None:
     now = datetime(2027, 1, 1, 12, 0, tzinfo=UTC)
     assert relative(now, now) == "just now"
