@@ -236,7 +236,10 @@ class JobPage(Page):
         except ValidationError:
             after = None
         with self.transaction(req) as conn:
-            view = lifecycle.view(conn, job_id)
+            if form is None:  # a plain GET: the job as the owner check just read it
+                view = lifecycle.views(conn, [req.context.job])[0]
+            else:  # after a post that failed: read it again
+                view = lifecycle.view(conn, job_id)
             runs = run_repo.list_runs(conn, job_id, limit=RUNS_PER_PAGE + 1, after=after)
             upcoming = lifecycle.upcoming(conn, view.job, UPCOMING, self.clock.now())
         job = view.job

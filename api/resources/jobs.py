@@ -36,6 +36,7 @@ def require_owned_job(
         job = job_repo.get_job(conn, params["job_id"])
     if job is None or (job["owner_id"] != me.id and not me.is_admin):
         raise NotFound("job_id: no such job")
+    req.context.job = job  # as read now: a page that only shows it need not read it again
 
 
 class JobSubmit(Resource):
