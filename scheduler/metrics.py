@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("chronos.scheduler.metrics")
 
-PASSES = ("dispatch", "recover", "redeliver", "rescue", "prune", "purge_accounts")
+PASSES = ("dispatch", "recover", "redeliver", "rescue", "prune", "purge_accounts", "rollup")
 # An idle dispatch pass takes a millisecond; a burst of batches or a long prune, seconds.
 PASS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 READ_EVERY = 5.0

@@ -31,6 +31,7 @@ from scheduler.metrics import SchedulerMetrics
 from scheduler.pruner import AuditPruner, Pruner, ReceiptPruner
 from scheduler.publisher import Outgoing, Publisher
 from scheduler.rescuer import Rescuer
+from scheduler.rollups import Rollup, RollupPruner
 from scheduler.wakeup import Wakeup
 from shared.accounts import purge_deleted_accounts
 from shared.clock import Clock
@@ -43,6 +44,8 @@ RECOVER_EVERY = 1.0
 RESCUE_EVERY = 5.0
 REDELIVER_EVERY = 60.0
 PURGE_ACCOUNTS_EVERY = 30.0
+# A minute is rolled up a few seconds after it closes (scheduler.rollups).
+ROLLUP_EVERY = 10.0
 PURGE_ACCOUNTS_BUDGET = 5.0
 PRUNE_EVERY = 300.0
 AUDIT_PRUNE_BUDGET = 2.0
@@ -102,6 +105,8 @@ class Scheduler:
         self.receipt_pruner = ReceiptPruner(
             settings, engine, clock, budget_seconds=RECEIPT_PRUNE_BUDGET
         )
+        self.rollup = Rollup(engine, clock)
+        self.rollup_pruner = RollupPruner(settings, engine, clock, budget_seconds=1.0)
         self.wakeup = Wakeup(settings.database_url)
         self._publishing = ThreadPoolExecutor(1, thread_name_prefix="chronos-publishing")
         self._marking = ThreadPoolExecutor(1, thread_name_prefix="chronos-marking")
@@ -118,6 +123,7 @@ class Scheduler:
             "rescue": 0.0,
             "prune": 0.0,
             "purge_accounts": 0.0,
+            "rollup": 0.0,
         }
 
     def _periodic(self, name: str, every: float) -> bool:
@@ -166,9 +172,14 @@ class Scheduler:
                     result.pruned = self.pruner.run_once()
                     self.audit_pruner.run_once()
                     self.receipt_pruner.run_once()
+                    self.rollup_pruner.run_once()
                 pruners = (self.pruner, self.audit_pruner, self.receipt_pruner)
                 if not all(pruner.caught_up for pruner in pruners):
                     self._due["prune"] = time.monotonic()  # behind: go on at the next tick
+            if self._periodic("rollup", ROLLUP_EVERY):
+                with timing("rollup"):
+                    if self.rollup.run_once() == self.rollup.most:
+                        self._due["rollup"] = time.monotonic()  # catching up: go on
             if self._periodic("purge_accounts", PURGE_ACCOUNTS_EVERY):
                 # What a user deletion left of its run history, deleted in the background.
                 with timing("purge_accounts"):

@@ -23,7 +23,7 @@ from sqlalchemy import (
     Text,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.states import (
@@ -320,6 +320,36 @@ class PublishReceipt(Base):
 
 
 publish_receipts = PublishReceipt.__table__
+
+
+class RolledMinute(Base):
+    """A closed minute whose runs are in ``run_stats_minute``: the scheduler that inserts
+    this row (in the transaction that writes the minute's stats) is the one that rolls it
+    up; another, blocked on the same key, finds it there and moves on (migration 0013)."""
+
+    __tablename__ = "rolled_minutes"
+
+    minute: Mapped[datetime] = mapped_column(Timestamp, primary_key=True)
+    rolled_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class RunStatsMinute(Base):
+    """Per minute (of ``finished_at``), queue and job type: how many runs ended in each
+    state, and a histogram of their start lag (``started_at - scheduled_for``) in the
+    fixed buckets of ``shared.rollups.LAG_BUCKETS``. Kept 90 days, longer than the runs;
+    the dashboard's charts and lag percentiles read only this (migration 0013)."""
+
+    __tablename__ = "run_stats_minute"
+
+    minute: Mapped[datetime] = mapped_column(Timestamp, primary_key=True)
+    queue: Mapped[str] = mapped_column(Text, primary_key=True)
+    type: Mapped[str] = mapped_column(Text, primary_key=True)
+    succeeded: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    skipped: Mapped[int] = mapped_column(Integer)
+    lost: Mapped[int] = mapped_column(Integer)
+    cancelled: Mapped[int] = mapped_column(Integer)
+    lag_buckets: Mapped[list[int]] = mapped_column(ARRAY(Integer))
 
 
 class LoginThrottle(Base):

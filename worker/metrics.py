@@ -26,18 +26,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from shared.repository import Row
+from shared.rollups import LAG_BUCKETS
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry, Histogram
 
 log = logging.getLogger("chronos.worker.metrics")
 
-# started_at - scheduled_for: from a dispatch that kept up (milliseconds) to a backlog or
-# an outage (minutes); a retry's lag includes its backoff.
-LAG_BUCKETS = (
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
-    3600.0,
-)  # fmt: skip
 # finished_at - started_at: from a noop (milliseconds) to timeout_seconds' ceiling (a day).
 DURATION_BUCKETS = (
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
