@@ -24,7 +24,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import falcon
@@ -46,8 +45,7 @@ STANDARD_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "
 OTHER_METHOD = "other"
 UNMATCHED_ROUTE = "unmatched"
 LIVE_STATES = ("pending_due", "pending_future", "queued", "running")
-# A recurring job's due run left unclaimed this long means its schedule stopped firing.
-OVERDUE_AFTER = timedelta(minutes=1)
+OVERDUE_AFTER = job_repo.OVERDUE_AFTER
 READ_EVERY = 5.0
 # From a millisecond (a health check) to the slowest batch submit.
 REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

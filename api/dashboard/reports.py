@@ -21,6 +21,7 @@ from shared import lifecycle
 from shared.errors import ValidationError
 from shared.jobs import schedule_of
 from shared.repository import dashboard as dashboard_repo
+from shared.repository import jobs as job_repo
 from shared.schemas.queries import PageQuery
 from shared.validation import parse_body
 
@@ -63,13 +64,21 @@ class Schedules(Page):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         me = current_user(req)
         query: PageQuery = parse_body(PageQuery, dict(req.params))
-        pages = serialize.cursors(self.settings.jwt_secret, f"ui-schedules:{me.id}")
+        health = req.get_param("health") or ""
+        if health not in ("", "overdue"):
+            raise ValidationError("health", "expected overdue, or nothing for every schedule")
+        pages = serialize.cursors(self.settings.jwt_secret, f"ui-schedules:{me.id}:{health}")
+        owner_id = None if me.is_admin else me.id
+        # X6: the gauge's rule (chronos_overdue_jobs), for this user's jobs.
+        overdue_before = self.clock.now() - job_repo.OVERDUE_AFTER
         with self.transaction(req) as conn:
+            overdue = job_repo.count_overdue(conn, overdue_before, owner_id)
             rows = dashboard_repo.recurring_jobs(
                 conn,
-                owner_id=None if me.is_admin else me.id,
+                owner_id=owner_id,
                 limit=query.limit + 1,
                 after=pages.after(query.cursor),
+                overdue_before=overdue_before if health else None,
             )
             views = lifecycle.views(conn, rows[: query.limit])
             recent = dashboard_repo.recent_occurrences(
@@ -81,8 +90,12 @@ class Schedules(Page):
             resp,
             "schedules.html",
             views=views,
+            overdue=overdue,
+            health=health,
             # Oldest first, as a strip reads left to right.
             strips={job_id: runs[::-1] for job_id, runs in recent.items()},
             in_words=lambda job: schedule_in_words(schedule_of(job)),
-            next_link="?" + urlencode({"limit": query.limit, "cursor": cursor}) if cursor else None,
+            next_link="?" + urlencode({"limit": query.limit, "cursor": cursor, "health": health})
+            if cursor
+            else None,
         )

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from shared.repository import Row, as_json, newest_first
-from shared.repository.jobs import JOB_COLUMNS, listing_clauses
+from shared.repository.jobs import JOB_COLUMNS, OVERDUE, listing_clauses
 from shared.repository.runs import RUN_COLUMNS
 from shared.usernames import fold_username
 
@@ -40,6 +40,8 @@ class JobMatch:
     recurring: bool | None = None
     owner_name: str | None = None
     words: tuple[str, ...] = ()
+    # Only recurring jobs that have stopped firing (jobs.OVERDUE) with a run due before it.
+    overdue_before: datetime | None = None
 
     def clauses(self, owner_id: uuid.UUID | None) -> tuple[list[str], dict[str, Any]]:
         """WHERE clauses over ``jobs``: ``owner_id``'s jobs (None for an admin:
@@ -54,6 +56,9 @@ class JobMatch:
         if self.owner_name is not None:
             clauses.append("owner_id = (SELECT id FROM users WHERE username_folded = :owner_name)")
             params["owner_name"] = fold_username(self.owner_name)
+        if self.overdue_before is not None:
+            clauses.append(f"({OVERDUE})")
+            params["due_before"] = self.overdue_before
         for index, word in enumerate(self.words):
             clauses.append(f"name ILIKE :word{index} ESCAPE '\\'")
             params[f"word{index}"] = like_pattern(word)
@@ -73,8 +78,8 @@ def search_jobs(
     clauses, params = match.clauses(owner_id)
     return newest_first(
         conn,
-        f"SELECT {JOB_COLUMNS}, (SELECT username FROM users WHERE users.id = jobs.owner_id) "
-        "AS owner_name FROM jobs",
+        f"SELECT {JOB_COLUMNS}, (SELECT username FROM users WHERE users.id = j.owner_id) "
+        "AS owner_name FROM jobs AS j",
         clauses,
         params,
         time_column="created_at",
@@ -89,7 +94,7 @@ def matching_ids(
     """The ids of the jobs ``match`` selects, newest first, at most ``most`` of them."""
     rows = newest_first(
         conn,
-        "SELECT id FROM jobs",
+        "SELECT id FROM jobs AS j",
         *match.clauses(owner_id),
         time_column="created_at",
         limit=most,
@@ -231,9 +236,12 @@ def recurring_jobs(
     owner_id: uuid.UUID | None,
     limit: int,
     after: tuple[datetime, uuid.UUID] | None,
+    overdue_before: datetime | None = None,
 ) -> list[Row]:
-    """Recurring jobs, newest first, keyset-paged."""
-    return search_jobs(conn, JobMatch(recurring=True), owner_id=owner_id, limit=limit, after=after)
+    """Recurring jobs (only the overdue ones, with ``overdue_before``), newest first,
+    keyset-paged."""
+    match = JobMatch(recurring=True, overdue_before=overdue_before)
+    return search_jobs(conn, match, owner_id=owner_id, limit=limit, after=after)
 
 
 # A job's newest runs by ix_runs_history (``2 * most``: room for a retry or two per

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -300,25 +300,29 @@ def refresh_status(conn: Connection, job_ids: Sequence[uuid.UUID], now: datetime
         conn.execute(REFRESH_STATUS, {"ids": list(job_ids), "now": now})
 
 
-COUNT_OVERDUE = text(
-    """
-    SELECT count(*) FROM jobs AS j
-    WHERE j.status IN ('scheduled', 'queued', 'running')
-      AND (j.repeat IS NOT NULL OR j.interval_seconds IS NOT NULL OR j.cron IS NOT NULL)
-      AND (
+# A recurring job that has stopped firing (over alias ``j``): live (not paused, finished
+# or cancelled) with a pending run due before :due_before that no scheduler claimed, or
+# with no live run at all, since a live recurring job always keeps its next occurrence
+# pending. One whose last occurrence is still queued or running is not: its schedule may
+# be used up (end_at, max_runs), and it ends with that run. The chronos_overdue_jobs gauge
+# and the dashboard's overdue filter both read this.
+OVERDUE = """
+    j.status IN ('scheduled', 'queued', 'running')
+    AND (j.repeat IS NOT NULL OR j.interval_seconds IS NOT NULL OR j.cron IS NOT NULL)
+    AND (
         EXISTS (SELECT 1 FROM runs AS r WHERE r.job_id = j.id AND r.state = 'pending'
                 AND r.due_at < :due_before)
         OR NOT EXISTS (SELECT 1 FROM runs AS r WHERE r.job_id = j.id
                        AND r.state IN ('pending', 'queued', 'running'))
-      )
-    """
-)
+    )
+"""
+# A due run left unclaimed this long means its schedule stopped firing.
+OVERDUE_AFTER = timedelta(minutes=1)
 
 
-def count_overdue(conn: Connection, due_before: datetime) -> int:
-    """Recurring jobs that have stopped firing, for the overdue alarm: live (not paused,
-    finished or cancelled) with a pending run due before ``due_before`` that no scheduler
-    claimed, or with no live run at all, since a live recurring job always keeps its next
-    occurrence pending. One whose last occurrence is still queued or running is not
-    counted: its schedule may be used up (end_at, max_runs), and it ends with that run."""
-    return int(conn.scalar(COUNT_OVERDUE, {"due_before": due_before}) or 0)
+def count_overdue(conn: Connection, due_before: datetime, owner_id: uuid.UUID | None = None) -> int:
+    """Recurring jobs that have stopped firing (:data:`OVERDUE`), everyone's or one
+    owner's."""
+    owner = " AND j.owner_id = :owner" if owner_id is not None else ""
+    statement = text(f"SELECT count(*) FROM jobs AS j WHERE {OVERDUE}{owner}")
+    return int(conn.scalar(statement, {"due_before": due_before, "owner": owner_id}) or 0)

@@ -330,3 +330,35 @@ def test_dark_mode_follows_the_os_and_the_toggle(
         watched.assert_clean()
     finally:
         watched.close()
+
+
+def test_keyboard_shortcuts_and_their_help(
+    watched: Watched, stack: Stack, account: Account
+) -> None:
+    account.api.submit(type="noop", name="kbd-job")
+    page = watched.page
+    sign_in(page, stack.url, account)
+    page.keyboard.press("?")
+    help_dialog = page.get_by_role("dialog", name="Keyboard shortcuts")
+    help_dialog.wait_for()
+    help_dialog.get_by_role("button", name="Close").click()
+    help_dialog.wait_for(state="hidden")
+    page.keyboard.press("s")
+    page.get_by_role("heading", name="Schedules").wait_for()
+    page.keyboard.press("f")
+    page.get_by_role("heading", name="Failures").wait_for()
+    page.keyboard.press("j")
+    page.get_by_role("heading", name="Jobs").wait_for()
+    page.keyboard.press("/")
+    search = page.get_by_role("searchbox", name="Search")
+    assert search.evaluate("element => element === document.activeElement")
+    page.keyboard.type("jxs")  # typed into the field, not taken as shortcuts
+    assert search.input_value() == "jxs"
+    assert page.url.endswith("/ui/jobs")
+    search.blur()
+    before = page.evaluate("document.documentElement.getAttribute('data-theme')")
+    page.keyboard.press("t")
+    after = page.evaluate("document.documentElement.getAttribute('data-theme')")
+    assert after in ("dark", "light")
+    assert after != before
+    watched.assert_clean()

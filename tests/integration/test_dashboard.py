@@ -890,3 +890,37 @@ def test_an_error_page_still_signs_out(signed_in: Browser) -> None:
     token = parsed(page.text).inputs["csrf_token"]
     assert token
     assert signed_in.post("/ui/logout", {"csrf_token": token}).status_code == 303
+
+
+def test_an_overdue_schedule_is_counted_and_filtered_as_the_gauge_counts_it(
+    signed_in: Browser, user: Account, engine: Engine
+) -> None:
+    """X6: a recurring job whose due run no scheduler claimed for over a minute."""
+    from shared.repository import jobs as job_repo
+
+    stalled = create_job(signed_in.client, user, name="stalled", schedule={"repeat": "hourly"})
+    create_job(signed_in.client, user, name="fine", schedule={"repeat": "hourly"})
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE runs SET due_at = now() - interval '2 minutes' WHERE job_id = :id"),
+            {"id": stalled["id"]},
+        )
+        gauge = job_repo.count_overdue(conn, datetime.now(UTC) - job_repo.OVERDUE_AFTER)
+    page = signed_in.get("/ui/schedules")
+    assert '<a class="badge overdue" href="/ui/schedules?health=overdue"' in page.text
+    assert ">1 overdue<" in page.text
+    assert gauge >= 1  # the gauge counts everyone's, by the same rule
+    overdue = signed_in.get("/ui/schedules", query_string="health=overdue")
+    assert re.findall(r'<td><a href="/ui/jobs/[0-9a-f-]{36}">([^<]+)</a></td>', overdue.text) == [
+        "stalled"
+    ]
+    with engine.begin() as conn:  # a scheduler claims it: no longer overdue
+        conn.execute(
+            text(
+                "UPDATE runs SET state = 'queued', queued_at = now() "
+                "WHERE job_id = :id AND state = 'pending'"
+            ),
+            {"id": stalled["id"]},
+        )
+    assert ">0 overdue<" in signed_in.get("/ui/schedules").text
+    assert signed_in.get("/ui/schedules", query_string="health=bad").status_code == 400

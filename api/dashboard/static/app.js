@@ -37,6 +37,29 @@
     }
   });
 
+  // Keyboard shortcuts, as Oban Web's: never while typing in a field, or with a modifier.
+  var PAGES = { j: "/ui/jobs", s: "/ui/schedules", f: "/ui/failures" };
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    var typing = target && (target.isContentEditable ||
+      /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName));
+    if (typing || event.ctrlKey || event.metaKey || event.altKey) { return; }
+    var help = document.getElementById("shortcuts");
+    if (!help) { return; }  // signed out: no shortcuts
+    if (event.key === "?") {
+      event.preventDefault();
+      if (help.open) { help.close(); } else { help.showModal(); }
+    } else if (PAGES[event.key]) {
+      window.location.assign(PAGES[event.key]);
+    } else if (event.key === "/") {
+      var search = document.getElementById("q");
+      if (search) { event.preventDefault(); search.focus(); }
+    } else if (event.key === "t") {
+      var toggle = document.getElementById("theme-toggle");
+      if (toggle) { toggle.click(); }
+    }
+  });
+
   // A button with data-confirm asks before its form is posted.
   document.addEventListener("submit", function (event) {
     var button = event.submitter;
