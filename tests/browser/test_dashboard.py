@@ -338,17 +338,19 @@ def test_keyboard_shortcuts_and_their_help(
     account.api.submit(type="noop", name="kbd-job")
     page = watched.page
     sign_in(page, stack.url, account)
+    page.wait_for_load_state("domcontentloaded")
     page.keyboard.press("?")
     help_dialog = page.get_by_role("dialog", name="Keyboard shortcuts")
     help_dialog.wait_for()
     help_dialog.get_by_role("button", name="Close").click()
     help_dialog.wait_for(state="hidden")
-    page.keyboard.press("s")
-    page.get_by_role("heading", name="Schedules").wait_for()
-    page.keyboard.press("f")
-    page.get_by_role("heading", name="Failures").wait_for()
-    page.keyboard.press("j")
-    page.get_by_role("heading", name="Jobs").wait_for()
+    # Each page's script runs once the page is parsed (defer): a key pressed before that
+    # is the browser's alone, so wait for it.
+    for key, heading in (("s", "Schedules"), ("f", "Failures"), ("j", "Jobs")):
+        page.wait_for_load_state("domcontentloaded")
+        page.keyboard.press(key)
+        page.get_by_role("heading", name=heading).wait_for()
+    page.wait_for_load_state("domcontentloaded")
     page.keyboard.press("/")
     search = page.get_by_role("searchbox", name="Search")
     assert search.evaluate("element => element === document.activeElement")

@@ -64,7 +64,23 @@ def metrics_stack(
     env = {"CHRONOS_API_WORKERS": str(API_WORKERS), "CHRONOS_API_THREADS": "1"}
     log_dir = tmp_path_factory.mktemp("chronos-metrics-logs")
     with own_stack(stack_env, database_url, "metrics", log_dir, env) as stack:
+        wait_every_api_worker_serving(stack)
         yield stack
+
+
+def wait_every_api_worker_serving(stack: Stack) -> None:
+    """/health answered by one worker says nothing of the others, which may still be
+    booting on a loaded machine: send concurrent requests until each worker process has
+    counted one (its own file in the multiprocess directory)."""
+    directory = stack.processes["api"].metrics_dir
+    assert directory is not None
+
+    def all_serving() -> bool:
+        with ThreadPoolExecutor(API_WORKERS * 2) as pool:
+            list(pool.map(lambda _: fetch(f"{stack.url}/health"), range(API_WORKERS * 4)))
+        return len(list(directory.glob("counter_*.db"))) >= API_WORKERS
+
+    wait_for(all_serving, timeout=60, interval=0.2, message="every API worker to serve")
 
 
 HEALTH = {"method": "GET", "route": "/health", "status": "200"}
@@ -114,6 +130,22 @@ def test_runs_show_in_the_worker_and_scheduler_metrics(metrics_stack: Stack) -> 
     scheduler = metrics_stack.processes["scheduler"].metrics_url
     assert worker is not None
     assert scheduler is not None
+    # The stack's readiness noop is "succeeded" as soon as its outcome commits; the
+    # worker counts it just after. Start counting once it has.
+    wait_for(
+        lambda: (
+            value(
+                samples(fetch(worker)),
+                "chronos_runs_finished_total",
+                queue="default",
+                type="noop",
+                state="succeeded",
+            )
+            >= 1
+        ),
+        timeout=10,
+        message="the worker to count the readiness noop",
+    )
     worker_before = samples(fetch(worker))
     scheduler_before = samples(fetch(scheduler))
     client = Client(metrics_stack.url).as_new_user()

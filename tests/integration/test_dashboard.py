@@ -298,7 +298,7 @@ def test_read_only_mode_shows_no_controls_and_refuses_every_post(
     assert page.status_code == 200
     fields = parsed(page.text)
     assert not [action for action in fields.forms if action.startswith("/ui/jobs/")]
-    assert set(fields.buttons) <= {"Dark mode", "Sign out"}
+    assert set(fields.buttons) <= {"Dark mode", "Sign out", "Close"}  # Close: the help dialog
     assert "Read-only" in page.text
     for action in ("pause", "resume", "trigger", "cancel", "reschedule"):
         result = read_only.act(job["id"], action)
