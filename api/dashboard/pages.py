@@ -143,7 +143,7 @@ class SignOut(Page):
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         form = read_form(req, self.settings.max_body_bytes)
         session.check_csrf(req, dict(form.pairs))
-        session.end_session(resp, self.settings)
+        session.end_session(resp)
         see_other(resp, f"{session.PREFIX}/login")
 
 

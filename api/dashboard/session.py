@@ -42,7 +42,7 @@ def set_session(resp: falcon.Response, settings: Settings, token: str) -> None:
     )
 
 
-def end_session(resp: falcon.Response, settings: Settings) -> None:
+def end_session(resp: falcon.Response) -> None:
     resp.unset_cookie(SESSION_COOKIE, path=PREFIX, same_site="Strict")
 
 

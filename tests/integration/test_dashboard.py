@@ -794,7 +794,7 @@ def test_each_page_runs_a_handful_of_queries(
     signed_in: Browser, user: Account, engine: Engine
 ) -> None:
     """Counted with a SQLAlchemy listener: the session's user, the owner check, then the
-    page's reads (at this commit: jobs 4, a job 6, a run 4, failures 2, schedules 5)."""
+    page's reads (jobs 4, a job 6, a run 4, failures 2, schedules 6 with its overdue count)."""
     from sqlalchemy import event
 
     jobs = [create_job(signed_in.client, user, name=f"q{i}", schedule={"repeat": "hourly"})
