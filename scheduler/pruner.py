@@ -23,6 +23,7 @@ from shared.clock import Clock
 from shared.repository import audit as audit_repo
 from shared.repository import dispatch as dispatch_repo
 from shared.repository import throttle as throttle_repo
+from shared.repository import workers as worker_repo
 from shared.settings import Settings
 
 log = logging.getLogger("chronos.scheduler.pruner")
@@ -30,6 +31,9 @@ log = logging.getLogger("chronos.scheduler.pruner")
 # A receipt only matters while its runs are queued (the few still queued an hour later
 # keep the time on their own row).
 RECEIPT_RETENTION = timedelta(hours=1)
+# The dashboard shows a silent worker for an hour; its row is kept a day, for an
+# operator looking into what died overnight.
+WORKER_RETENTION = timedelta(days=1)
 
 
 class BatchPruner:
@@ -126,3 +130,16 @@ class AuditPruner(BatchPruner):
 
     def prune(self, conn: Connection, cutoff: datetime, limit: int) -> int:
         return audit_repo.prune(conn, cutoff, limit)
+
+
+class WorkerPruner(BatchPruner):
+    """Worker processes silent for a day: killed, or on a host that is gone. A process
+    that stops cleanly removes its own row (worker.registry)."""
+
+    what = "silent workers"
+
+    def retention_of(self, settings: Settings) -> timedelta:
+        return WORKER_RETENTION
+
+    def prune(self, conn: Connection, cutoff: datetime, limit: int) -> int:
+        return worker_repo.prune(conn, cutoff, limit)

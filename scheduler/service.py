@@ -28,7 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from scheduler import faults
 from scheduler.dispatcher import Dispatcher, runs_in
 from scheduler.metrics import SchedulerMetrics
-from scheduler.pruner import AuditPruner, Pruner, ReceiptPruner
+from scheduler.pruner import AuditPruner, Pruner, ReceiptPruner, WorkerPruner
 from scheduler.publisher import Outgoing, Publisher
 from scheduler.rescuer import Rescuer
 from scheduler.rollups import Rollup, RollupPruner
@@ -107,6 +107,7 @@ class Scheduler:
         )
         self.rollup = Rollup(engine, clock)
         self.rollup_pruner = RollupPruner(settings, engine, clock, budget_seconds=1.0)
+        self.worker_pruner = WorkerPruner(settings, engine, clock, budget_seconds=1.0)
         self.wakeup = Wakeup(settings.database_url)
         self._publishing = ThreadPoolExecutor(1, thread_name_prefix="chronos-publishing")
         self._marking = ThreadPoolExecutor(1, thread_name_prefix="chronos-marking")
@@ -173,6 +174,7 @@ class Scheduler:
                     self.audit_pruner.run_once()
                     self.receipt_pruner.run_once()
                     self.rollup_pruner.run_once()
+                    self.worker_pruner.run_once()
                 pruners = (self.pruner, self.audit_pruner, self.receipt_pruner)
                 if not all(pruner.caught_up for pruner in pruners):
                     self._due["prune"] = time.monotonic()  # behind: go on at the next tick

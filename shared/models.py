@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Computed,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -333,23 +334,72 @@ class RolledMinute(Base):
     rolled_at: Mapped[datetime] = mapped_column(Timestamp)
 
 
-class RunStatsMinute(Base):
-    """Per minute (of ``finished_at``), queue and job type: how many runs ended in each
-    state, and a histogram of their start lag (``started_at - scheduled_for``) in the
-    fixed buckets of ``shared.rollups.LAG_BUCKETS``. Kept 90 days, longer than the runs;
-    the dashboard's charts and lag percentiles read only this (migration 0013)."""
+class RunStats:
+    """The columns every rollup has: how many runs ended in each state, a histogram of
+    their start lag (``started_at - scheduled_for``) in the fixed buckets of
+    ``shared.rollups.LAG_BUCKETS``, and the largest lag in seconds (null when none of
+    them started; migration 0014)."""
 
-    __tablename__ = "run_stats_minute"
-
-    minute: Mapped[datetime] = mapped_column(Timestamp, primary_key=True)
-    queue: Mapped[str] = mapped_column(Text, primary_key=True)
-    type: Mapped[str] = mapped_column(Text, primary_key=True)
     succeeded: Mapped[int] = mapped_column(Integer)
     failed: Mapped[int] = mapped_column(Integer)
     skipped: Mapped[int] = mapped_column(Integer)
     lost: Mapped[int] = mapped_column(Integer)
     cancelled: Mapped[int] = mapped_column(Integer)
     lag_buckets: Mapped[list[int]] = mapped_column(ARRAY(Integer))
+    lag_max: Mapped[float | None] = mapped_column(Float)
+
+
+class RunStatsMinute(RunStats, Base):
+    """Per minute (of ``finished_at``), queue and job type, the runs that ended in it.
+    Kept 90 days, longer than the runs; the dashboard's charts and lag percentiles read
+    only the rollups (migration 0013)."""
+
+    __tablename__ = "run_stats_minute"
+
+    minute: Mapped[datetime] = mapped_column(Timestamp, primary_key=True)
+    queue: Mapped[str] = mapped_column(Text, primary_key=True)
+    type: Mapped[str] = mapped_column(Text, primary_key=True)
+
+
+class RunStatsHour(RunStats, Base):
+    """``run_stats_minute`` summed per hour (each minute's rollup adds to its hour in the
+    same transaction), for the percentiles of a week or a month (migration 0014)."""
+
+    __tablename__ = "run_stats_hour"
+
+    hour: Mapped[datetime] = mapped_column(Timestamp, primary_key=True)
+    queue: Mapped[str] = mapped_column(Text, primary_key=True)
+    type: Mapped[str] = mapped_column(Text, primary_key=True)
+
+
+class JobStatsHour(RunStats, Base):
+    """What ``run_stats_minute`` counts, per job and hour: each minute's rollup adds its
+    runs to their job's hour, in the same transaction, so an hour holds each minute once.
+    It gives a job's lag percentiles over 30 days in at most 720 rows. No foreign key: a
+    deleted job's hours age out with the rest (migration 0014)."""
+
+    __tablename__ = "job_stats_hour"
+    __table_args__ = (Index("ix_job_stats_hour_hour", "hour"),)
+
+    job_id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    hour: Mapped[datetime] = mapped_column(Timestamp, primary_key=True)
+
+
+class Worker(Base):
+    """A worker process (``host:pid``, as ``runs.worker`` names it), the queues it
+    consumes, and its last heartbeat: the worker writes it at boot and with every
+    heartbeat, idle or not, and deletes it when it stops cleanly. A row whose heartbeat is
+    a day old is pruned (migration 0014)."""
+
+    __tablename__ = "workers"
+    __table_args__ = (Index("ix_workers_heartbeat_at", "heartbeat_at"),)
+
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    queues: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    threads: Mapped[int] = mapped_column(Integer)
+    in_flight: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(Timestamp)
+    heartbeat_at: Mapped[datetime] = mapped_column(Timestamp)
 
 
 class LoginThrottle(Base):

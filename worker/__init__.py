@@ -27,6 +27,7 @@ from worker import handlers
 from worker.execution import Executor, FlushOutcomes
 from worker.heartbeat import Heartbeat, InFlight
 from worker.metrics import RunMetrics
+from worker.registry import Registry
 from worker.signals import merge_duplicate_sigterms
 from worker.waiting import Waiting
 
@@ -93,6 +94,7 @@ broker.add_middleware(CurrentMessage())
 broker.add_middleware(prometheus.Prometheus())
 broker.add_middleware(FlushOutcomes(executor))
 broker.add_middleware(Heartbeat(in_flight, engine, clock, settings.heartbeat_seconds))
+broker.add_middleware(Registry(settings, in_flight, engine, clock))
 dramatiq.set_broker(broker)
 
 

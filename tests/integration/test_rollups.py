@@ -175,3 +175,46 @@ def test_the_pass_rolls_closed_minutes_in_order_and_prunes_after_ninety_days(
     pruner = RollupPruner(settings, engine, FixedClock(start + RETENTION + timedelta(minutes=2)))
     assert pruner.run_once() == 2  # the first two minutes are past ninety days
     assert [row["minute"] for row in stats(engine, job[2])] == [start + timedelta(minutes=2)]
+
+
+def test_each_minute_adds_to_its_hour_per_kind_and_per_job(
+    engine: Engine, job: tuple[uuid.UUID, uuid.UUID, str]
+) -> None:
+    hour = MINUTE.replace(hour=14)
+    for offset, state, lag in ((0, "succeeded", 0.003), (1, "failed", 7.0), (2, "succeeded", 0.2)):
+        finish(engine, job, state, hour + timedelta(minutes=offset, seconds=20), lag)
+    for offset in range(3):
+        with engine.begin() as conn:
+            rollup_repo.roll_minute(
+                conn, hour + timedelta(minutes=offset), hour + timedelta(hours=1)
+            )
+    with engine.connect() as conn:
+        kind = (
+            conn.execute(
+                text("SELECT * FROM run_stats_hour WHERE queue = :queue"), {"queue": job[2]}
+            )
+            .mappings()
+            .one()
+        )
+        by_job = (
+            conn.execute(text("SELECT * FROM job_stats_hour WHERE job_id = :job"), {"job": job[1]})
+            .mappings()
+            .one()
+        )
+        minutes = (
+            conn.execute(
+                text("SELECT lag_max FROM run_stats_minute WHERE queue = :queue ORDER BY minute"),
+                {"queue": job[2]},
+            )
+            .scalars()
+            .all()
+        )
+    for row in (kind, by_job):
+        assert row["hour"] == hour
+        assert (row["succeeded"], row["failed"]) == (2, 1)
+        expected = [0] * 17
+        for bucket in (0, 5, 10):  # under 5 ms; 100 to 250 ms; 5 to 10 s
+            expected[bucket] = 1
+        assert row["lag_buckets"] == expected
+        assert row["lag_max"] == pytest.approx(7.0)
+    assert minutes == [pytest.approx(0.003), pytest.approx(7.0), pytest.approx(0.2)]
