@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import falcon
 
 from api import serialize
+from api.queue_actions import change_queue, known_queue, require_admin
 from api.resources.base import Resource, current_user
-from shared.audit import Action, Change, ObjectType
-from shared.errors import Forbidden, NotFound
 from shared.repository import Row
 from shared.repository import queues as queue_repo
 from shared.schemas import queues as schemas
@@ -31,11 +29,6 @@ class QueueResource(Resource):
                 conn, names, self.clock.now(), None if me.is_admin else me.id
             )
 
-    def _known(self, name: str) -> str:
-        if name not in self.settings.queues:
-            raise NotFound(f"name: no queue {name[:64]!r} in CHRONOS_QUEUES")
-        return name
-
 
 class QueueList(QueueResource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -47,52 +40,19 @@ class QueueItem(QueueResource):
     """``GET``, ``PATCH``, and the pause and resume shorthands (admins only)."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        serialize.respond(resp, queue(self._rows(req, [self._known(name)])[0]))
+        serialize.respond(resp, queue(self._rows(req, [known_queue(self, name)])[0]))
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        self._admin(req)
-        self._known(name)
+        require_admin(req)
+        known_queue(self, name)
         patch = parse_body(schemas.QueuePatch, self.body(req))
         changes: dict[str, Any] = {"paused": patch.paused}
         if "concurrency" in patch.model_fields_set:
             changes.update(concurrency=patch.concurrency, set_concurrency=True)
-        self._change(req, resp, name, changes)
+        serialize.respond(resp, queue(change_queue(self, req, name, changes)))
 
     def on_post_pause(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        self._admin(req)
-        self._change(req, resp, self._known(name), {"paused": True})
+        serialize.respond(resp, queue(change_queue(self, req, name, {"paused": True})))
 
     def on_post_resume(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        self._admin(req)
-        self._change(req, resp, self._known(name), {"paused": False})
-
-    def _admin(self, req: falcon.Request) -> None:
-        if not current_user(req).is_admin:
-            raise Forbidden("only an admin may change a queue")
-
-    def _change(
-        self, req: falcon.Request, resp: falcon.Response, name: str, changes: dict[str, Any]
-    ) -> None:
-        now = self.clock.now()
-        with self.transaction(req) as conn:
-            updated = queue_repo.update_queue(conn, name, now, **changes)
-            change = queue_changed(updated)
-            if change is not None:
-                self.audit(conn, req, change, at=now)
-            row = queue_repo.list_queues(conn, [name], now, None)[0]
-        serialize.respond(resp, queue(row))
-
-
-def queue_changed(updated: Mapping[str, Any]) -> Change | None:
-    """The audit event of a queue change, with each control's old and new value; None
-    when nothing changed (pausing a paused queue). A queue with no row yet was unpaused
-    and unlimited."""
-    was_paused = bool(updated["was_paused"])
-    details: dict[str, Any] = {}
-    if updated["paused"] != was_paused:
-        details["paused"] = {"from": was_paused, "to": updated["paused"]}
-    if updated["concurrency"] != updated["had_concurrency"]:
-        details["concurrency"] = {"from": updated["had_concurrency"], "to": updated["concurrency"]}
-    if not details:
-        return None
-    return Change(Action.QUEUE_UPDATE, ObjectType.QUEUE, updated["name"], details)
+        serialize.respond(resp, queue(change_queue(self, req, name, {"paused": False})))
