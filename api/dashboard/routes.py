@@ -7,7 +7,7 @@ from typing import Any
 
 import falcon
 
-from api.dashboard import bulk, pages, reports, session
+from api.dashboard import audit, bulk, pages, reports, session
 from api.dashboard.render import STATIC_PREFIX, Renderer, load_assets
 from api.dashboard.session import PREFIX
 from api.docs.resources import DocsAsset
@@ -45,6 +45,7 @@ def add_dashboard_routes(
     app.add_route(f"{PREFIX}/runs/{{run_id:uuid}}", pages.RunPage(*deps, renderer=renderer))
     app.add_route(f"{PREFIX}/failures", reports.Failures(*deps, renderer=renderer))
     app.add_route(f"{PREFIX}/schedules", reports.Schedules(*deps, renderer=renderer))
+    app.add_route(f"{PREFIX}/audit", audit.AuditPage(*deps, renderer=renderer))
     app.add_route(STATIC_PREFIX + "/{fingerprint}/{name}", DocsAsset(assets))
     errors = HtmlErrors(renderer, deps[0], deps[2])
     app.add_error_handler(ChronosError, errors.domain)
