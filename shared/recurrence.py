@@ -31,6 +31,7 @@ asking for the next occurrence years after run_at costs the same as asking for t
 import calendar
 from dataclasses import dataclass
 from datetime import MAXYEAR, UTC, datetime, timedelta
+from enum import StrEnum
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -326,3 +327,91 @@ def _cron_after(expr: str, zone: ZoneInfo, after: datetime) -> datetime | None:
         # croniter stepped past the year 9999 ("year 10000 is out of range"), or a wall time
         # there has no UTC instant Python can hold: the series ends here.
         return best
+
+
+# --- which DST rule an occurrence followed ----------------------------------------------------
+
+
+class DstRule(StrEnum):
+    SPRING_FORWARD = "spring_forward"
+    """A wall-clock time that does not exist that day: it runs at the moment of the jump."""
+    REPEATED_FIRST_ONLY = "repeated_first_only"
+    """A wall-clock time that happens twice that day: it runs on the first pass only."""
+    REPEATED_EACH = "repeated_each"
+    """A real-time cron's time that happens twice: it runs on each pass, an hour apart."""
+    SKIPPED_BY_JUMP = "skipped_by_jump"
+    """A real-time cron's times that the jump skipped have no run: this is the first after."""
+
+
+# The widest step any zone's clock takes (Antarctica/Troll: 2 h), and a margin.
+_WIDEST_SHIFT = timedelta(hours=3)
+
+
+@dataclass(frozen=True, slots=True)
+class DstEffect:
+    """What a DST rule did to one occurrence: the rule, and the local wall time the
+    schedule asked for (naive, in the schedule's zone)."""
+
+    rule: DstRule
+    wall: datetime
+
+
+def dst_effect(schedule: Schedule, occurrence: datetime) -> DstEffect | None:
+    """Which DST rule decided `occurrence` (one of `schedule`'s occurrences), or None where
+    none did: the rules are the module docstring's, told apart by the same arithmetic that
+    applies them. Real-time rhythms (`interval_seconds`, `hourly`) never need one, and a
+    one-off schedule runs at its instant."""
+    at = _aware_utc(occurrence, "occurrence")
+    rule = _rule(schedule)
+    if rule in ("once", "interval", "hourly"):
+        return None
+    zone = _zone(schedule.timezone)
+    before, after = ((at + step).astimezone(zone) for step in (-_WIDEST_SHIFT, _WIDEST_SHIFT))
+    if _offset(before) == _offset(after):
+        return None  # no clock change near it: no rule had anything to decide
+    local = at.astimezone(zone).replace(tzinfo=None)
+    if rule == "cron":
+        assert schedule.cron is not None
+        normalised, follows_real_time = _parse_cron(schedule.cron)
+        walls = _cron_walls_before(normalised, local)
+        if follows_real_time:
+            return _real_time_effect(schedule, zone, at, local, walls)
+    else:
+        time_of_day = _aware_utc(schedule.run_at, "run_at").astimezone(zone).time()
+        # The date of the jump's moment, or the day before for a gap that spans midnight.
+        walls = [
+            datetime.combine(local.date() - timedelta(days=back), time_of_day) for back in (1, 0)
+        ]
+    for wall in walls:
+        if _wall_clock_occurrence(zone, wall) != at:
+            continue
+        passes = len(_real_times(zone, wall))
+        if passes == 0:
+            return DstEffect(DstRule.SPRING_FORWARD, wall)
+        if passes == 2:
+            return DstEffect(DstRule.REPEATED_FIRST_ONLY, wall)
+    return None
+
+
+def _cron_walls_before(expr: str, local: datetime) -> list[datetime]:
+    """The cron's wall times from the widest shift before `local` up to `local` itself."""
+    matches = croniter(expr, local - _WIDEST_SHIFT - _SECOND)
+    walls: list[datetime] = []
+    while (wall := matches.get_next(datetime)) <= local:
+        walls.append(wall)
+    return walls
+
+
+def _real_time_effect(
+    schedule: Schedule, zone: ZoneInfo, at: datetime, local: datetime, walls: list[datetime]
+) -> DstEffect | None:
+    if len(_real_times(zone, local)) == 2:
+        return DstEffect(DstRule.REPEATED_EACH, local)
+    for wall in walls:
+        # A time the clock jumped over has no instant; if this occurrence is the first one
+        # after that jump, the skipped times are why the gap before it looks longer.
+        if not _real_times(zone, wall):
+            jump = _jump_moment(zone, wall)
+            if _occurrence_after(schedule, jump - _TICK) == at:
+                return DstEffect(DstRule.SKIPPED_BY_JUMP, wall)
+    return None

@@ -112,6 +112,8 @@ class Settings:
     # answers its posts with 403.
     ui_enabled: bool = True
     ui_read_only: bool = False
+    # The live panels' refresh until a user picks another (1 to 60 s; 0: off).
+    ui_refresh_seconds: int = 5
 
     @property
     def production(self) -> bool:
@@ -261,6 +263,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_user_priority=_whole(environ, "CHRONOS_MAX_USER_PRIORITY", 5, 0, maximum=9),
         ui_enabled=_flag(environ, "CHRONOS_UI_ENABLED", True),
         ui_read_only=_flag(environ, "CHRONOS_UI_READ_ONLY", False),
+        ui_refresh_seconds=_whole(environ, "CHRONOS_UI_REFRESH_SECONDS", 5, 0, maximum=60),
     )
 
 

@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 import falcon
 
 from api import job_actions
+from api.dashboard import session
 from api.dashboard.forms import Form
 from api.dashboard.pages import Page, see_other
 from api.dashboard.search import search_of
@@ -94,6 +95,7 @@ class Bulk(Page):
                 refused.append([str(job_id), error.description[:200]])
             else:
                 done += 1
+        session.log_action(req, f"bulk {action}", f"{scope} jobs", done)
         result = {
             "action": action,
             "done": str(done),

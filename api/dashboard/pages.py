@@ -14,33 +14,35 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import falcon
 
 from api import job_actions, serialize
-from api.dashboard import session
-from api.dashboard.forms import Form, read_form
+from api.dashboard import lag, ledger, session
+from api.dashboard.forms import MAX_FIELDS, Form, read_form
 from api.dashboard.redact import redacted
 from api.dashboard.render import Renderer
 from api.dashboard.search import search_of
-from api.dashboard.words import policies_in_words, schedule_in_words
+from api.dashboard.words import misfire_in_words, policies_in_words, schedule_in_words
 from api.errors import retry_after, status_of
 from api.resources.base import Resource, current_user
 from api.resources.jobs import require_owned_job
 from api.resources.users import sign_in
 from api.throttle import LoginThrottle
-from shared import jobtypes, lifecycle
+from shared import jobtypes, lifecycle, limits, recurrence
 from shared.errors import ChronosError, Forbidden, NotFound, ValidationError
 from shared.jobs import schedule_of
+from shared.recurrence import Schedule
 from shared.repository import Row
 from shared.repository import dashboard as dashboard_repo
 from shared.repository import jobs as job_repo
 from shared.repository import runs as run_repo
 from shared.schemas.users import Credentials
-from shared.states import JobStatus
-from shared.validation import parse_body
+from shared.states import JobStatus, MisfirePolicy, RunOrigin
+from shared.validation import parse_body, parse_schedule
 
 JOBS_PER_PAGE = 50
 RUNS_PER_PAGE = 50
@@ -95,11 +97,6 @@ class Page(Resource):
         if self.settings.ui_read_only:
             raise Forbidden("CHRONOS_UI_READ_ONLY: the dashboard is read-only")
         return form
-
-
-class Home(Page):
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        see_other(resp, f"{session.PREFIX}/jobs")
 
 
 class SignIn(Page):
@@ -213,7 +210,11 @@ class Jobs(Page):
 @falcon.before(require_owned_job)
 class JobPage(Page):
     """``/ui/jobs/{id}``: the job, its schedule and policies in words, the next
-    occurrences, its runs, and the actions on it."""
+    occurrences (in its zone and UTC, with their DST badges), its runs, and the actions
+    on it. The reschedule form previews its next occurrences against the current ones
+    before it is saved (``on_get_preview``); the occurrence ledger is a fragment of its
+    own (``on_get_ledger``), fetched once the page has loaded, so the page itself keeps
+    to its handful of queries."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID) -> None:
         done = DONE.get(req.get_param("done") or "")
@@ -254,7 +255,7 @@ class JobPage(Page):
             schedule=schedule_in_words(schedule_of(job)),
             policies=policies_in_words(job),
             payload=json.dumps(redacted(job["payload"]), indent=2, sort_keys=True),
-            upcoming=upcoming,
+            upcoming=ledger.occurrences(schedule_of(job), upcoming),
             runs=runs[:RUNS_PER_PAGE],
             runs_next=f"?runs_cursor={next_runs}" if next_runs else None,
             live=any(run["state"] in ("queued", "running") for run in runs[:RUNS_PER_PAGE]),
@@ -296,6 +297,87 @@ class JobPage(Page):
             self.show_job(req, resp, job_id, error=error, form=form)
             return
         see_other(resp, f"{session.PREFIX}/jobs/{job_id}?done={action}")
+
+    def on_get_ledger(self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID) -> None:
+        """The occurrence ledger alone (X1): what the schedule implied against its runs,
+        and the job's start lag over 1 h to 30 d from its hourly rollups (X2)."""
+        now = self.clock.now()
+        with self.transaction(req) as conn:
+            matched = ledger.job_ledger(conn, req.context.job, now, self.settings)
+            job_lag = lag.job_lag(conn, job_id, now)
+        self.show(
+            req,
+            resp,
+            "_ledger.html",
+            job=req.context.job,
+            ledger=matched,
+            verdicts=ledger.VERDICT_WORDS,
+            job_lag=job_lag,
+        )
+
+    def on_get_preview(self, req: falcon.Request, resp: falcon.Response, job_id: uuid.UUID) -> None:
+        """The reschedule form's dry run (X4): the next occurrences now and once the form
+        is saved, side by side. It validates the form as the post would and writes
+        nothing; a field it refuses is named, with a 400. (The post can still be
+        refused for the job's state, such as a one-off job with a live run: a 409.)"""
+        job: Row = req.context.job
+        now = self.clock.now()
+        with self.transaction(req) as conn:
+            current = lifecycle.upcoming(conn, job, UPCOMING, now)
+        shown: dict[str, Any] = {
+            "old": ledger.occurrences(schedule_of(job), current),
+            "old_zone": job["timezone"],
+        }
+        try:
+            schedule, first_due = self.proposed_schedule(req, job, now)
+        except ValidationError as error:
+            self.show(req, resp, "_preview.html", status_of(error), **shown, new=None, error=error)
+            return
+        moments = upcoming_if_rescheduled(job, schedule, first_due, UPCOMING, now)
+        new = ledger.occurrences(schedule, moments)
+        self.show(
+            req, resp, "_preview.html", **shown, new=new, new_zone=schedule.timezone, error=None
+        )
+
+    def proposed_schedule(
+        self, req: falcon.Request, job: Row, now: datetime
+    ) -> tuple[Schedule, datetime]:
+        """The schedule the form would save and its first occurrence, checked as
+        api.job_actions.reschedule and lifecycle.reschedule check them."""
+        body = reschedule_body(query_form(req))
+        schedule, first_due = parse_schedule(lifecycle.reschedule_body(job, body), now, prefix="")
+        quota = self.quota(current_user(req))
+        if quota is not None:
+            limits.check_schedule(schedule, quota.limits, now, prefix="")
+        if schedule.max_runs is not None and job["run_count"] >= schedule.max_runs:
+            raise ValidationError(
+                "max_runs", f"the job has already run {job['run_count']} times; raise max_runs"
+            )
+        return schedule, first_due
+
+
+def query_form(req: falcon.Request) -> Form:
+    """The reschedule form's fields as the preview's query string carries them (htmx
+    sends them with the GET), read as strictly as a posted form."""
+    try:
+        pairs = parse_qsl(req.query_string, keep_blank_values=True, max_num_fields=MAX_FIELDS)
+    except ValueError:
+        raise ValidationError("query", f"more than {MAX_FIELDS} fields") from None
+    if any("\x00" in key or "\x00" in value for key, value in pairs):
+        raise ValidationError("query", "a field holds a NUL character")
+    return Form(tuple(pairs))
+
+
+def upcoming_if_rescheduled(
+    job: Row, schedule: Schedule, first_due: datetime, count: int, now: datetime
+) -> list[datetime]:
+    """What ``GET /jobs/{id}/upcoming`` (lifecycle.upcoming) would answer once the job is
+    rescheduled to ``schedule``: lifecycle.reschedule moves (or makes) the pending
+    occurrence at ``first_due`` and keeps the run count and misfire policy, from which
+    lifecycle.upcoming counts on, by the same recurrence function, as here."""
+    after = first_due if job["misfire_policy"] == MisfirePolicy.RUN_ALL else max(first_due, now)
+    rest = recurrence.upcoming(schedule, after, count - 1, already_run=job["run_count"] + 1)
+    return [first_due, *rest][:count]
 
 
 def reschedule_body(form: Form) -> dict[str, Any]:
@@ -356,32 +438,70 @@ def require_owned_run(
     req.context.run, req.context.job = run, job
 
 
+# A run still to come to an end: its page polls its body (``RunPage.on_get_live``).
+LIVE_RUN_STATES = frozenset({"queued", "running"})
+
+
 @falcon.before(require_owned_run)
 class RunPage(Page):
     """``/ui/runs/{id}``: the run's timeline, every attempt of its occurrence, its error
-    and result, and for a skipped run, why."""
+    and result; for a skipped run, why; for an occurrence claimed late, what its misfire
+    policy did; for a running one, how old its heartbeat is and when the rescuer would
+    mark it lost (api.dashboard.liveness). While the run is queued or running, the page
+    fetches its body again every 2 s (``on_get_live``), so the badge moves on its own."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, run_id: uuid.UUID) -> None:
+        self.show(req, resp, "run.html", **self.details(req))
+
+    def on_get_live(self, req: falcon.Request, resp: falcon.Response, run_id: uuid.UUID) -> None:
+        """The page's body alone: what the page polls while the run is live."""
+        self.show(req, resp, "_run_live.html", **self.details(req))
+
+    def details(self, req: falcon.Request) -> dict[str, Any]:
         run: Row = req.context.run
         job: Row = req.context.job
+        skipped = (run["result"] or {}).get("skipped") if run["state"] == "skipped" else None
         with self.transaction(req) as conn:
             attempts = dashboard_repo.attempts(conn, job["id"], run["scheduled_for"])
-            skipped = (run["result"] or {}).get("skipped") if run["state"] == "skipped" else None
             blocker = None
+            # The overlap rule counted the runs live when the scheduler claimed this
+            # occurrence, the instant the skip records as finished_at: not scheduled_for,
+            # which a claim made ahead of time precedes and a late one follows.
             if skipped and "overlap" in str(skipped) and run["finished_at"] is not None:
                 blocker = dashboard_repo.blocking_run(conn, job["id"], run["finished_at"])
-        self.show(
-            req,
-            resp,
-            "run.html",
-            run=run,
-            job=job,
-            attempts=attempts,
-            skipped=skipped,
-            blocker=blocker,
-            result=capped_json(run["result"]),
-            lease=self.settings.lease_seconds,
-        )
+        return {
+            "run": run,
+            "job": job,
+            "attempts": attempts,
+            "skipped": skipped,
+            "blocker": blocker,
+            "misfire": self.misfire(run, job, skipped),
+            "result": capped_json(run["result"]),
+            "live": run["state"] in LIVE_RUN_STATES,
+        }
+
+    def misfire(self, run: Row, job: Row, skipped: Any) -> dict[str, Any] | None:
+        """When an occurrence of a recurring schedule was claimed past the misfire grace:
+        when it was claimed, and what the job's misfire policy did. None otherwise."""
+        if run["origin"] != RunOrigin.SCHEDULE or run["attempt"] != 1:
+            return None  # retries and manual triggers are never misfires
+        if not lifecycle.is_recurring(job):
+            return None  # a one-off job runs however late
+        if skipped is not None:
+            # Both misfire skips' reasons say "missed" (shared.claim_plan); an overlap
+            # or max_runs skip, whose reason does not, was no misfire's doing.
+            if "missed" not in str(skipped):
+                return None
+            claimed, ran = run["finished_at"], False
+        else:
+            # queued_at is the claim (moved on only when a lost publish is sent again).
+            claimed, ran = run["queued_at"], True
+        if claimed is None:
+            return None
+        grace = timedelta(seconds=self.settings.misfire_grace_seconds)
+        late = claimed - run["scheduled_for"]
+        words = misfire_in_words(job["misfire_policy"], late, grace, ran=ran)
+        return None if words is None else {"claimed_at": claimed, "words": words}
 
 
 def capped_json(value: Any) -> str | None:

@@ -16,6 +16,7 @@ import falcon
 import jinja2
 from markupsafe import Markup
 
+from api.dashboard import charts
 from api.docs.assets import CSS, JAVASCRIPT, Asset
 from api.docs.resources import CONTENT_SECURITY_POLICY as DOCS_POLICY
 
@@ -98,6 +99,8 @@ class Renderer:
         self.env.globals["asset"] = lambda name: self.assets[name].url
         self.env.globals["gap"] = milliseconds
         self.env.globals["timedelta_seconds"] = lambda seconds: timedelta(seconds=seconds)
+        self.env.globals["seconds"] = charts.seconds_text
+        self.env.globals["lag_bound"] = charts.lag_bound
 
     def page(
         self, resp: falcon.Response, template: str, status: str = falcon.HTTP_200, **context: Any

@@ -1,4 +1,4 @@
-"""The failures page and the schedules page: the views across jobs.
+"""The failures, schedules and lag pages: the views across jobs.
 
 Failures groups what went wrong (job, error kind, message with its ids and numbers
 normalised) so that a thousand timeouts of one job are one row with a count, not a
@@ -14,14 +14,16 @@ from urllib.parse import urlencode
 import falcon
 
 from api import serialize
+from api.dashboard import lag
 from api.dashboard.pages import Page
 from api.dashboard.words import schedule_in_words
 from api.resources.base import current_user
 from shared import lifecycle
-from shared.errors import ValidationError
+from shared.errors import Forbidden, ValidationError
 from shared.jobs import schedule_of
 from shared.repository import dashboard as dashboard_repo
 from shared.repository import jobs as job_repo
+from shared.repository import rollups as rollup_repo
 from shared.schemas.queries import PageQuery
 from shared.validation import parse_body
 
@@ -98,4 +100,37 @@ class Schedules(Page):
             next_link="?" + urlencode({"limit": query.limit, "cursor": cursor, "health": health})
             if cursor
             else None,
+        )
+
+
+class Lag(Page):
+    """``/ui/lag``: every queue's and type's lag in each window, and the histogram of
+    one window (``?window=``, a day by default)."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if not current_user(req).is_admin:
+            raise Forbidden("only an admin may see every tenant's lag")
+        window = req.get_param("window") or "24h"
+        if window not in lag.WINDOWS:
+            raise ValidationError("window", f"expected one of {', '.join(lag.WINDOWS)}")
+        now = self.clock.now()
+        with self.transaction(req) as conn:
+            minutes = rollup_repo.stats_between(conn, now - lag.HOUR, now + lag.HOUR)
+            hours = rollup_repo.hours_between(conn, lag.window_start("30d", now), now + lag.HOUR)
+        chosen = (
+            [r for r in minutes if r["minute"] >= now - lag.HOUR]
+            if window == "1h"
+            else [r for r in hours if r["hour"] >= lag.window_start(window, now)]
+        )
+        overall = lag.window_lag(window, chosen)
+        self.show(
+            req,
+            resp,
+            "lag.html",
+            by_queue=lag.grouped_lag(minutes, hours, "queue", now),
+            by_type=lag.grouped_lag(minutes, hours, "type", now),
+            window=window,
+            windows=lag.LABELS,
+            overall=overall,
+            histogram=lag.histogram_rows(overall.lag),
         )

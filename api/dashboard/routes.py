@@ -7,7 +7,9 @@ from typing import Any
 
 import falcon
 
-from api.dashboard import audit, bulk, pages, reports, session
+from api.dashboard import audit, bulk, ops, pages, reports, session
+from api.dashboard.live import LiveData, TickCache
+from api.dashboard.liveness import HeartbeatRule
 from api.dashboard.render import STATIC_PREFIX, Renderer, load_assets
 from api.dashboard.session import PREFIX
 from api.docs.resources import DocsAsset
@@ -30,7 +32,21 @@ def add_dashboard_routes(
 ) -> None:
     assets = load_assets()
     renderer = Renderer(assets)
-    app.add_route(PREFIX, pages.Home(*deps, renderer=renderer))
+    # heartbeat(run, now): a running run's badge, with this deployment's interval and lease.
+    renderer.env.globals["heartbeat"] = HeartbeatRule.of(deps[0])
+    settings, _, clock = deps
+    panels = ops.Panels(LiveData(TickCache(clock), settings.queues), settings.lease_seconds)
+    overview = ops.Overview(*deps, renderer=renderer, panels=panels)
+    app.add_route(PREFIX, overview)
+    app.add_route(f"{PREFIX}/", overview)
+    app.add_route(
+        f"{PREFIX}/live/{{panel}}", ops.LivePanel(*deps, renderer=renderer, panels=panels)
+    )
+    queues = ops.Queues(*deps, renderer=renderer, panels=panels)
+    app.add_route(f"{PREFIX}/queues", queues)
+    app.add_route(f"{PREFIX}/queues/{{name}}/{{action}}", queues, suffix="action")
+    app.add_route(f"{PREFIX}/workers", ops.Workers(*deps, renderer=renderer, panels=panels))
+    app.add_route(f"{PREFIX}/lag", reports.Lag(*deps, renderer=renderer))
     sign_in = pages.SignIn(*deps, renderer=renderer, throttle=login_throttle)
     app.add_route(f"{PREFIX}/login", sign_in)
     app.add_route(f"{PREFIX}/logout", pages.SignOut(*deps, renderer=renderer))
@@ -41,8 +57,15 @@ def add_dashboard_routes(
     job = pages.JobPage(*deps, renderer=renderer)
     app.add_route(f"{PREFIX}/jobs/{{job_id:uuid}}", job)
     app.add_route(f"{PREFIX}/jobs/{{job_id:uuid}}/runs", job, suffix="runs")
+    app.add_route(f"{PREFIX}/jobs/{{job_id:uuid}}/preview", job, suffix="preview")
+    app.add_route(f"{PREFIX}/jobs/{{job_id:uuid}}/ledger", job, suffix="ledger")
     app.add_route(f"{PREFIX}/jobs/{{job_id:uuid}}/{{action}}", job, suffix="action")
     app.add_route(f"{PREFIX}/runs/{{run_id:uuid}}", pages.RunPage(*deps, renderer=renderer))
+    app.add_route(
+        f"{PREFIX}/runs/{{run_id:uuid}}/live",
+        pages.RunPage(*deps, renderer=renderer),
+        suffix="live",
+    )
     app.add_route(f"{PREFIX}/failures", reports.Failures(*deps, renderer=renderer))
     app.add_route(f"{PREFIX}/schedules", reports.Schedules(*deps, renderer=renderer))
     app.add_route(f"{PREFIX}/audit", audit.AuditPage(*deps, renderer=renderer))

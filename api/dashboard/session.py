@@ -14,6 +14,7 @@ refused, and so is one whose ``Origin`` names another site, whatever the cookies
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 from collections.abc import Mapping
 from urllib.parse import quote, urlsplit
@@ -22,6 +23,8 @@ import falcon
 
 from shared.errors import Forbidden
 from shared.settings import Settings
+
+actions_log = logging.getLogger("chronos.api.dashboard")
 
 PREFIX = "/ui"
 SESSION_COOKIE = "chronos_session"
@@ -58,11 +61,24 @@ def safe_next(target: str | None) -> str:
         and len(target) <= 2000
     ):
         return target
-    return f"{PREFIX}/jobs"
+    return f"{PREFIX}/"
 
 
-def sign_in_first(req: falcon.Request) -> falcon.HTTPSeeOther:
-    """The redirect to the sign-in page, which comes back here (a page, not a post)."""
+def sign_in_first(req: falcon.Request) -> falcon.HTTPError | falcon.HTTPSeeOther:
+    """The redirect to the sign-in page, which comes back here (a page, not a post).
+
+    A fragment that htmx polls (a live panel) gets a 401 that tells htmx to send the
+    whole page to sign in (``HX-Redirect``), and to come back to the page it was on:
+    following a 303 itself, htmx would put the sign-in form inside the panel."""
+    if req.get_header("HX-Request") == "true":
+        current = urlsplit(req.get_header("HX-Current-URL") or "")
+        back = safe_next(current.path + (f"?{current.query}" if current.query else ""))
+        login = f"{PREFIX}/login?next={quote(back, safe='')}"
+        return falcon.HTTPUnauthorized(
+            title="Signed out",
+            description="session: sign in again",
+            headers={"HX-Redirect": login},
+        )
     back = safe_next(req.relative_uri if req.method in ("GET", "HEAD") else None)
     return falcon.HTTPSeeOther(f"{PREFIX}/login?next={quote(back, safe='')}")
 
@@ -111,3 +127,23 @@ def check_csrf(req: falcon.Request, form: Mapping[str, str]) -> None:
         raise Forbidden(f"{CSRF_FIELD}: missing or wrong; reload the page and try again")
     if not same_origin(req):
         raise Forbidden("Origin: the form was posted from another site")
+
+
+def log_action(req: falcon.Request, action: str, target: str, count: int = 1) -> None:
+    """One line per dashboard action (who, what, on what, how many), beside the audit
+    rows the action wrote: a log search finds what an operator did from the UI, and a
+    bulk action is one line with its count, not a thousand."""
+    user = req.context.get("user")
+    actions_log.info(
+        "dashboard %s on %s (%d) by %s",
+        action,
+        target,
+        count,
+        user.username if user is not None else "-",
+        extra={
+            "ui_user": str(user.id) if user is not None else None,
+            "ui_action": action,
+            "ui_target": target,
+            "ui_count": count,
+        },
+    )

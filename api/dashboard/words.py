@@ -8,7 +8,7 @@ A cron expression that none of the shapes below describes is shown as itself (``
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -157,3 +157,42 @@ def policies_in_words(job: Mapping[Any, Any]) -> str:
         parts.append(OVERLAP.get(job["overlap_policy"], job["overlap_policy"]))
         parts.append(MISFIRE.get(job["misfire_policy"], job["misfire_policy"]))
     return "; ".join(parts) + "."
+
+
+# What the misfire policy did with one late occurrence (shared.claim_plan), by policy and
+# whether the occurrence then ran: the run page's "why" (X3). A combination missing here
+# was not the policy's doing (the policy was changed since, or the run was skipped for
+# another reason), so only the lateness is told.
+MISFIRE_DONE = {
+    ("skip", False): (
+        "misfire_policy skip recorded it as skipped instead of running it late, "
+        "and the schedule went on from the claim"
+    ),
+    ("run_once", True): (
+        "misfire_policy run_once ran it once, late, in place of every occurrence "
+        "missed since, and the schedule went on from the claim"
+    ),
+    ("run_all", True): (
+        "misfire_policy run_all ran it late, and runs each occurrence missed after it "
+        "too, one after another"
+    ),
+    ("run_all", False): (
+        "misfire_policy run_all replays only the most recent missed occurrences "
+        "(CHRONOS_MAX_CATCHUP), and this one was older"
+    ),
+}
+
+
+def misfire_in_words(policy: str, late: timedelta, grace: timedelta, *, ran: bool) -> str | None:
+    """A late occurrence's misfire, ``late`` the time from scheduled_for to its claim:
+    "3630 s late, past the 1 minute misfire grace: misfire_policy run_once ran it once,
+    ...". None when it was claimed within the grace: no misfire (the claim's own test,
+    ``now - scheduled_for > grace``)."""
+    if late <= grace:
+        return None
+    lateness = (
+        f"{int(late.total_seconds())} s late, past the "
+        f"{duration(grace.total_seconds())} misfire grace"
+    )
+    done = MISFIRE_DONE.get((policy, ran))
+    return f"{lateness}: {done}." if done else f"{lateness}."

@@ -151,15 +151,7 @@ def add_row(entry: dict[str, Any], row: Row) -> None:
 
 def stats_between(conn: Connection, start: datetime, end: datetime) -> list[Row]:
     """The rolled-up minutes in [start, end), oldest first."""
-    return list(
-        conn.execute(
-            text(
-                "SELECT * FROM run_stats_minute WHERE minute >= :start AND minute < :end "
-                "ORDER BY minute, queue, type"
-            ),
-            {"start": start, "end": end},
-        ).mappings()
-    )
+    return _between(conn, "run_stats_minute", "minute", start, end)
 
 
 def prune(conn: Connection, before: datetime, limit: int) -> int:
@@ -193,3 +185,31 @@ def prune(conn: Connection, before: datetime, limit: int) -> int:
         for table, key in (("run_stats_hour", "queue, type"), ("job_stats_hour", "job_id"))
     ]
     return max(len(doomed), *hours)
+
+
+def hours_between(conn: Connection, start: datetime, end: datetime) -> list[Row]:
+    """The hourly rollups of every queue and type whose hour starts in [start, end)."""
+    return _between(conn, "run_stats_hour", "hour", start, end)
+
+
+def _between(
+    conn: Connection, table: str, column: str, start: datetime, end: datetime
+) -> list[Row]:
+    # ``table`` and ``column`` are this module's constants, never a caller's input.
+    statement = text(
+        f"SELECT * FROM {table} WHERE {column} >= :start AND {column} < :end "
+        f"ORDER BY {column}, queue, type"
+    )
+    return list(conn.execute(statement, {"start": start, "end": end}).mappings())
+
+
+def job_hours(conn: Connection, job_id: Any, start: datetime) -> list[Row]:
+    """One job's hourly rollups from the hour ``start`` on (its primary key's order)."""
+    return list(
+        conn.execute(
+            text(
+                "SELECT * FROM job_stats_hour WHERE job_id = :job AND hour >= :start ORDER BY hour"
+            ),
+            {"job": job_id, "start": start},
+        ).mappings()
+    )

@@ -52,20 +52,27 @@ def make_user(engine: Engine, settings: Settings) -> Callable[..., Account]:
     """Create a user straight in the database (any role) and return it with a token."""
 
     def make(role: str = "user", password: str = "correct horse battery") -> Account:
-        username = f"u{uuid.uuid4().hex[:12]}"
-        with engine.begin() as conn:
-            row = user_repo.insert_user(
-                conn,
-                username=username,
-                email=None,
-                password_hash=cached_hash(password),
-                role=role,
-                now=datetime.now(UTC),
-            )
-        token = issue_token(settings, row["id"], role, datetime.now(UTC))
-        return Account(str(row["id"]), username, password, token)
+        return insert_account(engine, settings, role, password, datetime.now(UTC))
 
     return make
+
+
+def insert_account(
+    engine: Engine, settings: Settings, role: str, password: str, now: datetime
+) -> Account:
+    """A user of ``role``, made straight in ``engine``'s database at ``now``."""
+    username = f"u{uuid.uuid4().hex[:12]}"
+    with engine.begin() as conn:
+        row = user_repo.insert_user(
+            conn,
+            username=username,
+            email=None,
+            password_hash=cached_hash(password),
+            role=role,
+            now=now,
+        )
+    token = issue_token(settings, row["id"], role, now)
+    return Account(str(row["id"]), username, password, token)
 
 
 @pytest.fixture

@@ -186,7 +186,7 @@ def test_sign_in_never_sends_the_browser_to_another_site(
         "/ui/login",
         {"csrf_token": token, "username": user.username, "password": user.password, "next": target},
     )
-    assert result.headers["Location"] == "/ui/jobs"
+    assert result.headers["Location"] == "/ui/"
 
 
 def test_a_wrong_password_shows_the_form_again_with_401(browser: Browser, user: Account) -> None:

@@ -38,7 +38,9 @@
   });
 
   // Keyboard shortcuts, as Oban Web's: never while typing in a field, or with a modifier.
-  var PAGES = { j: "/ui/jobs", s: "/ui/schedules", f: "/ui/failures" };
+  var PAGES = {
+    j: "/ui/jobs", s: "/ui/schedules", q: "/ui/queues", f: "/ui/failures", w: "/ui/workers"
+  };
   document.addEventListener("keydown", function (event) {
     var target = event.target;
     var typing = target && (target.isContentEditable ||
@@ -57,7 +59,63 @@
     } else if (event.key === "t") {
       var toggle = document.getElementById("theme-toggle");
       if (toggle) { toggle.click(); }
+    } else if (event.key === "r") {
+      toggleRefresh();
     }
+  });
+
+  // Live panels: every N seconds (the refresh control, remembered per browser; off is
+  // 0), each [data-live] panel gets "chronos:tick" and htmx fetches it again. Nothing is
+  // fetched while the tab is hidden, and a panel holding the focus (a form being typed
+  // in) waits until the focus leaves it. Coming back to the tab refreshes at once.
+  var REFRESH_KEY = "chronos-refresh";
+  var timer = null;
+  var lastOn = 5;
+
+  function refreshSelect() { return document.getElementById("refresh"); }
+
+  function tick() {
+    if (document.visibilityState !== "visible" || !window.htmx) { return; }
+    var panels = document.querySelectorAll("[data-live]");
+    for (var i = 0; i < panels.length; i++) {
+      if (!panels[i].contains(document.activeElement)) { window.htmx.trigger(panels[i], "chronos:tick"); }
+    }
+  }
+
+  function setRefresh(seconds, remember) {
+    var select = refreshSelect();
+    if (!select) { return; }
+    select.value = String(seconds);
+    if (select.value !== String(seconds)) { select.value = "0"; seconds = 0; }
+    if (timer) { window.clearInterval(timer); timer = null; }
+    if (seconds > 0) {
+      lastOn = seconds;
+      timer = window.setInterval(tick, seconds * 1000);
+    }
+    var state = document.getElementById("refresh-state");
+    if (state) { state.textContent = seconds > 0 ? "" : "paused"; }
+    if (remember) {
+      try { window.localStorage.setItem(REFRESH_KEY, String(seconds)); } catch (e) { /* private mode */ }
+    }
+  }
+
+  function toggleRefresh() {
+    var select = refreshSelect();
+    if (!select) { return; }
+    setRefresh(select.value === "0" ? lastOn : 0, true);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var select = refreshSelect();
+    if (!select) { return; }
+    var chosen = null;
+    try { chosen = window.localStorage.getItem(REFRESH_KEY); } catch (e) { chosen = null; }
+    var seconds = parseInt(chosen !== null ? chosen : select.getAttribute("data-default"), 10);
+    setRefresh(isNaN(seconds) ? 0 : seconds, false);
+    select.addEventListener("change", function () { setRefresh(parseInt(select.value, 10), true); });
+    document.addEventListener("visibilitychange", function () {
+      if (document.visibilityState === "visible" && timer) { tick(); }
+    });
   });
 
   // A button with data-confirm asks before its form is posted.
@@ -65,5 +123,16 @@
     var button = event.submitter;
     var question = button && button.getAttribute("data-confirm");
     if (question && !window.confirm(question)) { event.preventDefault(); }
+  });
+
+  // htmx swaps no 4xx answer by default; a target marked data-swap-errors shows the
+  // fragment of a 400 or 422 (the field it refused), as the reschedule preview answers.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var status = event.detail.xhr.status;
+    var target = event.detail.target;
+    if ((status === 400 || status === 422) && target && target.hasAttribute("data-swap-errors")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
   });
 })();
