@@ -175,7 +175,13 @@ class Scheduler:
                     self.receipt_pruner.run_once()
                     self.rollup_pruner.run_once()
                     self.worker_pruner.run_once()
-                pruners = (self.pruner, self.audit_pruner, self.receipt_pruner)
+                pruners = (
+                    self.pruner,
+                    self.audit_pruner,
+                    self.receipt_pruner,
+                    self.rollup_pruner,
+                    self.worker_pruner,
+                )
                 if not all(pruner.caught_up for pruner in pruners):
                     self._due["prune"] = time.monotonic()  # behind: go on at the next tick
             if self._periodic("rollup", ROLLUP_EVERY):

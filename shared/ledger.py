@@ -171,13 +171,17 @@ def recent_occurrences(
     half of ``most`` times the gap between the next two occurrences: a few hundred steps
     at most, where counting from ``since`` would take 10,080 for a cron of every minute."""
     open_ended = dataclasses.replace(schedule, max_runs=None)
-    ahead = upcoming(open_ended, now, 2)
-    span = (ahead[1] - ahead[0]) * most / 2 if len(ahead) == 2 else now - since
+    # A schedule past its end_at has no occurrence after it: count back from there, and
+    # take the gap from the rhythm without the end (else the first span would be the
+    # whole window, walked one occurrence at a time).
+    last = min(now, schedule.end_at) if schedule.end_at is not None else now
+    ahead = upcoming(dataclasses.replace(open_ended, end_at=None), last, 2)
+    span = (ahead[1] - ahead[0]) * most / 2 if len(ahead) == 2 else last - since
     span = max(span, timedelta(seconds=1))
     while True:
-        start = max(since, now - span)
-        found = _between(open_ended, start, now)
-        if len(found) >= most or start == since:
+        start = max(since, last - span)
+        found = _between(open_ended, start, last)
+        if len(found) >= most or start <= since:
             return found[-most:]
         span *= 2
 

@@ -366,7 +366,10 @@ def dst_effect(schedule: Schedule, occurrence: datetime) -> DstEffect | None:
     if rule in ("once", "interval", "hourly"):
         return None
     zone = _zone(schedule.timezone)
-    before, after = ((at + step).astimezone(zone) for step in (-_WIDEST_SHIFT, _WIDEST_SHIFT))
+    try:
+        before, after = ((at + step).astimezone(zone) for step in (-_WIDEST_SHIFT, _WIDEST_SHIFT))
+    except OverflowError:
+        return None  # hours from the end of the calendar (year 9999): no clock change
     if _offset(before) == _offset(after):
         return None  # no clock change near it: no rule had anything to decide
     local = at.astimezone(zone).replace(tzinfo=None)

@@ -27,6 +27,9 @@ from worker.heartbeat import InFlight
 
 log = logging.getLogger("chronos.worker.registry")
 
+# How long a clean stop waits for a beat in progress (one short statement) to end.
+JOIN_SECONDS = 5.0
+
 
 class Registry(dramatiq.Middleware):
     def __init__(
@@ -41,6 +44,7 @@ class Registry(dramatiq.Middleware):
         self._engine = engine
         self.clock = clock
         self.stopping = threading.Event()
+        self.thread: threading.Thread | None = None
         self.queues: list[str] = []
         self.threads = 0
 
@@ -50,10 +54,14 @@ class Registry(dramatiq.Middleware):
         self.queues = [q for q in self.settings.queues if self.settings.queue_name(q) in consumed]
         self.threads = worker.worker_threads
         self.stopping.clear()
-        threading.Thread(target=self.run, name="chronos-registry", daemon=True).start()
+        self.thread = threading.Thread(target=self.run, name="chronos-registry", daemon=True)
+        self.thread.start()
 
     def after_worker_shutdown(self, broker: Any, worker: Any) -> None:
         self.stopping.set()
+        # A beat in progress would write the row back after the delete.
+        if self.thread is not None:
+            self.thread.join(timeout=JOIN_SECONDS)
         try:
             with self._engine().begin() as conn:
                 worker_repo.forget(conn, worker_id())

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -42,12 +42,22 @@ class WindowLag:
 
 
 def hour_of(moment: datetime) -> datetime:
-    return moment.replace(minute=0, second=0, microsecond=0)
+    """The UTC hour ``moment`` is in (the hourly rollups are keyed by UTC hours)."""
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def minute_of(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
 
 
 def window_start(window: str, now: datetime) -> datetime:
     """Where a window of hourly rollups starts: on the hour, the current one included."""
     return hour_of(now) - WINDOWS[window] + HOUR
+
+
+def hour_edges(now: datetime) -> list[datetime]:
+    """The starts of the day, week and month windows: ages 0, 1 and 2 of the hours."""
+    return [window_start(window, now) for window in ("24h", "7d", "30d")]
 
 
 def late_starts(buckets: tuple[int, ...]) -> int:
@@ -61,37 +71,56 @@ def window_lag(window: str, rows: Iterable[Mapping[Any, Any]]) -> WindowLag:
     return WindowLag(window, LABELS[window], lag, late_starts(lag.buckets))
 
 
-def job_lag(conn: Any, job_id: Any, now: datetime) -> list[WindowLag]:
-    """A job's lag in each window, from its hourly rollups (one query)."""
-    hours = rollup_repo.job_hours(conn, job_id, window_start("30d", now))
-    # The job's "1 h": this hour so far and the one before.
-    starts = {"1h": hour_of(now) - HOUR} | {
-        window: window_start(window, now) for window in ("24h", "7d", "30d")
-    }
+def windows_of(last_hour: list[Any], hours: list[Any]) -> list[WindowLag]:
+    """The four windows from one group's rows: the last hour's minutes, and its hours by
+    age (0: the day, 1: the rest of the week, 2: the rest of the month)."""
     return [
-        window_lag(window, [row for row in hours if row["hour"] >= start])
-        for window, start in starts.items()
+        window_lag("1h", last_hour),
+        window_lag("24h", [row for row in hours if row["age"] == 0]),
+        window_lag("7d", [row for row in hours if row["age"] <= 1]),
+        window_lag("30d", hours),
     ]
 
 
-def grouped_lag(
-    minutes: list[Any], hours: list[Any], key: str, now: datetime
-) -> dict[str, list[WindowLag]]:
-    """Each queue's (or type's, by ``key``) lag in every window."""
-    names = sorted({row[key] for row in (*minutes, *hours)})
-    last_hour = now - HOUR
-    table = {}
-    for name in names:
-        windows = [
-            window_lag("1h", (r for r in minutes if r[key] == name and r["minute"] >= last_hour))
-        ]
-        for window in ("24h", "7d", "30d"):
-            start = window_start(window, now)
-            windows.append(
-                window_lag(window, (r for r in hours if r[key] == name and r["hour"] >= start))
-            )
-        table[name] = windows
-    return table
+def job_lag(conn: Any, job_id: Any, now: datetime) -> list[WindowLag]:
+    """A job's lag in each window, from its hourly rollups (one query). Its "1 h" is
+    this hour so far and the one before: its rollups are hourly only."""
+    edges = [hour_of(now) - HOUR, *hour_edges(now)]
+    by_age = rollup_repo.summed_by_age(conn, "job_stats_hour", "hour", edges, job_id=job_id)
+    return [
+        window_lag(window, [row for row in by_age if row["age"] <= limit])
+        for window, limit in (("1h", 0), ("24h", 1), ("7d", 2), ("30d", 3))
+    ]
+
+
+def lag_table(conn: Any, now: datetime) -> tuple[dict[str, Any], dict[str, Any], list[Any]]:
+    """Every queue's and every type's windows, and the rows they came from: (by queue,
+    by type, rows). Two queries, each summed in the database per queue, type and age."""
+    since = minute_of(now) - HOUR
+    minutes = rollup_repo.summed_by_age(
+        conn, "run_stats_minute", "minute", [since], keys=("queue", "type")
+    )
+    hours = rollup_repo.summed_by_age(
+        conn, "run_stats_hour", "hour", hour_edges(now), keys=("queue", "type")
+    )
+    tables = []
+    for key in ("queue", "type"):
+        names = sorted({row[key] for row in (*minutes, *hours)})
+        tables.append(
+            {
+                name: windows_of(
+                    [row for row in minutes if row[key] == name],
+                    [row for row in hours if row[key] == name],
+                )
+                for name in names
+            }
+        )
+    return tables[0], tables[1], [minutes, hours]
+
+
+def overall(window: str, minutes: list[Any], hours: list[Any]) -> WindowLag:
+    """Every queue's lag in one window."""
+    return next(w for w in windows_of(minutes, hours) if w.window == window)
 
 
 def histogram_rows(lag: LagSummary) -> list[dict[str, Any]]:

@@ -80,8 +80,12 @@ class Occurrence:
 
 
 def local_time(moment: datetime, zone: str) -> str:
-    """``Sun 2027-03-28 03:00:00 CEST``: the wall time in ``zone``, with its abbreviation."""
-    return moment.astimezone(ZoneInfo(zone)).strftime("%a %Y-%m-%d %H:%M:%S %Z")
+    """``Sun 2027-03-28 03:00:00 CEST``: the wall time in ``zone``, with its abbreviation
+    (or the UTC time, for an instant whose wall time is past the calendar's end)."""
+    try:
+        return moment.astimezone(ZoneInfo(zone)).strftime("%a %Y-%m-%d %H:%M:%S %Z")
+    except OverflowError:
+        return moment.astimezone(UTC).strftime("%a %Y-%m-%d %H:%M:%S UTC")
 
 
 def badge_of(effect: DstEffect | None, zone: str) -> Badge | None:

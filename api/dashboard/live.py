@@ -77,11 +77,23 @@ class TickCache:
                     return value
             value = compute()
             with self._lock:
-                # Old ticks' answers go, so the cache holds one tick's scopes at most.
+                # Old ticks' answers go (with their locks, unless one is computing), so the
+                # cache holds one tick's scopes at most.
                 for old in [k for k, e in self._entries.items() if e.tick < tick]:
                     del self._entries[old]
+                    lock = self._computing.get(old)
+                    if lock is not None and lock is not computing and not lock.locked():
+                        del self._computing[old]
                 self._entries[key] = _Entry(tick, value)
             return value
+
+    def forget(self, kind: str) -> None:
+        """Drop this tick's answers of one kind (``("queues", scope)`` keys, say) after
+        a change to what they show, so the page the change redirects to shows it."""
+        with self._lock:
+            for key in [k for k in self._entries if k == kind or (
+                    isinstance(k, tuple) and k and k[0] == kind)]:  # fmt: skip
+                del self._entries[key]
 
 
 @dataclass(frozen=True)
@@ -95,8 +107,8 @@ class Scope:
         return self.owner_id is None
 
 
-class LiveData:
-    """The panels' data, each read through the cache; ``conn`` is the asking request's
+class PanelReads:
+    """The panels' reads, each through the cache; ``conn`` is the asking request's
     connection, used only by the request that computes the tick's answer."""
 
     def __init__(self, cache: TickCache, queues: tuple[str, ...]) -> None:

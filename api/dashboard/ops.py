@@ -21,7 +21,7 @@ from sqlalchemy import Connection
 
 from api import queue_actions
 from api.dashboard import charts, session
-from api.dashboard.live import CHART_MINUTES, LAG_MINUTES, LiveData, Scope
+from api.dashboard.live import CHART_MINUTES, LAG_MINUTES, PanelReads, Scope
 from api.dashboard.pages import Page, see_other
 from api.resources.base import current_user
 from shared.errors import ChronosError, Forbidden, NotFound, ValidationError
@@ -48,7 +48,7 @@ def scope_of(req: falcon.Request) -> Scope:
 class Panels:
     """Each panel's template and what it shows, from the tick's cached data."""
 
-    def __init__(self, live: LiveData, lease_seconds: float) -> None:
+    def __init__(self, live: PanelReads, lease_seconds: float) -> None:
         self.live = live
         self.lease = timedelta(seconds=lease_seconds)
         self.build: dict[str, Callable[[Connection, Scope, datetime], dict[str, Any]]] = {
@@ -80,7 +80,9 @@ class Panels:
             return {"allowed": False}
         minutes = self.live.minutes(conn, now)
         series = charts.per_minute(minutes, now, CHART_MINUTES)
-        lag = charts.lag_since(minutes, now - timedelta(minutes=LAG_MINUTES))
+        # The closed minutes of the window: the current one has no rollup yet.
+        since = now.replace(second=0, microsecond=0) - timedelta(minutes=LAG_MINUTES)
+        lag = charts.lag_since(minutes, since)
         return {
             "allowed": True,
             "bars": charts.bars(series, *CHART),
@@ -203,6 +205,7 @@ class Queues(LivePage):
             raise NotFound("action: no such action")
         try:
             queue_actions.change_queue(self, req, name, queue_changes(action, form.get))
+            self.builder.live.cache.forget("queues")
         except ChronosError as error:
             if isinstance(error, NotFound | Forbidden):
                 raise

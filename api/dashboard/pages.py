@@ -305,10 +305,13 @@ class JobPage(Page):
         with self.transaction(req) as conn:
             matched = ledger.job_ledger(conn, req.context.job, now, self.settings)
             job_lag = lag.job_lag(conn, job_id, now)
+        # htmx swaps the fragment into the job page; the link without a script opens it
+        # as a page of its own.
+        fragment = req.get_header("HX-Request") == "true"
         self.show(
             req,
             resp,
-            "_ledger.html",
+            "_ledger.html" if fragment else "ledger_page.html",
             job=req.context.job,
             ledger=matched,
             verdicts=ledger.VERDICT_WORDS,

@@ -23,7 +23,6 @@ from shared.errors import Forbidden, ValidationError
 from shared.jobs import schedule_of
 from shared.repository import dashboard as dashboard_repo
 from shared.repository import jobs as job_repo
-from shared.repository import rollups as rollup_repo
 from shared.schemas.queries import PageQuery
 from shared.validation import parse_body
 
@@ -115,22 +114,16 @@ class Lag(Page):
             raise ValidationError("window", f"expected one of {', '.join(lag.WINDOWS)}")
         now = self.clock.now()
         with self.transaction(req) as conn:
-            minutes = rollup_repo.stats_between(conn, now - lag.HOUR, now + lag.HOUR)
-            hours = rollup_repo.hours_between(conn, lag.window_start("30d", now), now + lag.HOUR)
-        chosen = (
-            [r for r in minutes if r["minute"] >= now - lag.HOUR]
-            if window == "1h"
-            else [r for r in hours if r["hour"] >= lag.window_start(window, now)]
-        )
-        overall = lag.window_lag(window, chosen)
+            by_queue, by_type, (minutes, hours) = lag.lag_table(conn, now)
+        shown = lag.overall(window, minutes, hours)
         self.show(
             req,
             resp,
             "lag.html",
-            by_queue=lag.grouped_lag(minutes, hours, "queue", now),
-            by_type=lag.grouped_lag(minutes, hours, "type", now),
+            by_queue=by_queue,
+            by_type=by_type,
             window=window,
             windows=lag.LABELS,
-            overall=overall,
-            histogram=lag.histogram_rows(overall.lag),
+            overall=shown,
+            histogram=lag.histogram_rows(shown.lag),
         )

@@ -8,7 +8,7 @@ from typing import Any
 import falcon
 
 from api.dashboard import audit, bulk, ops, pages, reports, session
-from api.dashboard.live import LiveData, TickCache
+from api.dashboard.live import PanelReads, TickCache
 from api.dashboard.liveness import HeartbeatRule
 from api.dashboard.render import STATIC_PREFIX, Renderer, load_assets
 from api.dashboard.session import PREFIX
@@ -35,7 +35,7 @@ def add_dashboard_routes(
     # heartbeat(run, now): a running run's badge, with this deployment's interval and lease.
     renderer.env.globals["heartbeat"] = HeartbeatRule.of(deps[0])
     settings, _, clock = deps
-    panels = ops.Panels(LiveData(TickCache(clock), settings.queues), settings.lease_seconds)
+    panels = ops.Panels(PanelReads(TickCache(clock), settings.queues), settings.lease_seconds)
     overview = ops.Overview(*deps, renderer=renderer, panels=panels)
     app.add_route(PREFIX, overview)
     app.add_route(f"{PREFIX}/", overview)

@@ -12,6 +12,10 @@
   dashboard lists idle workers too, not only those holding a run.
 
 All three are new columns or tables: nothing existing is rewritten or locked for long.
+The hourly tables are filled from what is already rolled up, so a week's lag is whole
+from the first page after the upgrade: ``run_stats_hour`` from ``run_stats_minute``
+(exactly), ``job_stats_hour`` from the runs still kept that ended in a rolled minute
+(the per-minute rollups have no job). That reads those runs once, on ``ix_runs_finished``.
 
 Revision ID: 0014
 Revises: 0013
@@ -30,6 +34,50 @@ depends_on: str | Sequence[str] | None = None
 
 TIME = postgresql.TIMESTAMP(timezone=True)
 STATES = ("succeeded", "failed", "skipped", "lost", "cancelled")
+# shared.rollups.LAG_BUCKETS as of this revision, frozen: a migration must not change
+# when the code's buckets do. A histogram has one bucket more than its bounds.
+LAG_BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+              300.0, 900.0, 3600.0)  # fmt: skip
+BUCKETS = len(LAG_BOUNDS) + 1
+
+# UTC hours, as the rollup pass keys them; each histogram summed bucket by bucket.
+BACKFILL_KIND_HOURS = f"""
+INSERT INTO run_stats_hour (hour, queue, type, {", ".join(STATES)}, lag_buckets, lag_max)
+SELECT date_trunc('hour', minute, 'UTC'), queue, type,
+    {", ".join(f"sum({state})" for state in STATES)},
+    CAST(ARRAY[{", ".join(f"sum(lag_buckets[{i}])" for i in range(1, BUCKETS + 1))}]
+        AS integer[]),
+    max(lag_max)
+FROM run_stats_minute
+GROUP BY 1, 2, 3
+"""
+# The runs that ended in a rolled minute, per job, hour and lag bucket, then per hour.
+BACKFILL_JOB_HOURS = f"""
+WITH rolled AS (
+    SELECT min(minute) AS first, max(minute) + interval '1 minute' AS last
+    FROM rolled_minutes
+), per_bucket AS (
+    SELECT r.job_id, date_trunc('hour', r.finished_at, 'UTC') AS hour,
+        {", ".join(f"count(*) FILTER (WHERE r.state = '{state}') AS {state}" for state in STATES)},
+        max(extract(epoch FROM r.started_at - r.scheduled_for)) AS lag_max,
+        CASE WHEN r.started_at IS NULL THEN NULL ELSE width_bucket(
+            extract(epoch FROM r.started_at - r.scheduled_for),
+            CAST(ARRAY[{", ".join(map(str, LAG_BOUNDS))}] AS double precision[])) END AS bucket
+    FROM runs AS r, rolled
+    WHERE r.finished_at >= rolled.first AND r.finished_at < rolled.last
+        AND r.state IN ({", ".join(f"'{state}'" for state in STATES)})
+    GROUP BY 1, 2, bucket
+)
+INSERT INTO job_stats_hour (job_id, hour, {", ".join(STATES)}, lag_buckets, lag_max)
+SELECT job_id, hour, {", ".join(f"sum({state})" for state in STATES)},
+    CAST(ARRAY[{", ".join(
+        f"coalesce(sum({' + '.join(STATES)}) FILTER (WHERE bucket = {i}), 0)"
+        for i in range(BUCKETS)
+    )}] AS integer[]),
+    max(lag_max)
+FROM per_bucket
+GROUP BY 1, 2
+"""
 
 
 def upgrade() -> None:
@@ -65,6 +113,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("name", name=op.f("pk_workers")),
     )
     op.create_index("ix_workers_heartbeat_at", "workers", ["heartbeat_at"])
+    op.execute(BACKFILL_KIND_HOURS)
+    op.execute(BACKFILL_JOB_HOURS)
 
 
 def downgrade() -> None:

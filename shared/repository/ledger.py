@@ -28,7 +28,7 @@ LEDGER_RUNS = text(
      ORDER BY scheduled_for DESC, attempt DESC LIMIT :most)
     UNION ALL
     (SELECT {RUN_COLUMNS} FROM runs
-     WHERE job_id = :job AND origin <> 'manual' AND origin = 'schedule' AND scheduled_for < :since
+     WHERE job_id = :job AND origin = 'schedule' AND scheduled_for < :since
      ORDER BY scheduled_for DESC LIMIT 1)
     UNION ALL
     (SELECT {RUN_COLUMNS} FROM runs

@@ -4,13 +4,17 @@ charts and lag percentiles read them).
 A minute is rolled up in one transaction that first inserts its ``rolled_minutes`` row.
 Two schedulers rolling the same minute collide on that key: the second waits for the
 first's commit and finds the row there (``ON CONFLICT DO NOTHING`` returns nothing), so
-it writes nothing. If the first rolls back, the second goes on. No leader is needed, and
-the stats upsert makes a second write of a minute (after a restore, say) harmless.
+it writes nothing. If the first rolls back, the second goes on. No leader is needed.
+
+The minute's own rows are an upsert, but the hourly rows (``run_stats_hour``,
+``job_stats_hour``) are added to: rolling a minute again by deleting its
+``rolled_minutes`` row (after a restore, say) would count it twice in its hour. Delete
+the hour's rows and all its minutes' claim rows together to roll an hour again.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -116,7 +120,8 @@ def roll_minute(conn: Connection, minute: datetime, now: datetime) -> int | None
                 for (queue, type_), entry in kinds.items()
             ],
         )
-        hour = minute.replace(minute=0)
+        # The UTC hour: the session's zone would key hours of a +05:30 zone on the half.
+        hour = minute.astimezone(UTC).replace(minute=0)
         conn.execute(
             ADD_TO_KIND_HOUR,
             [
@@ -151,7 +156,15 @@ def add_row(entry: dict[str, Any], row: Row) -> None:
 
 def stats_between(conn: Connection, start: datetime, end: datetime) -> list[Row]:
     """The rolled-up minutes in [start, end), oldest first."""
-    return _between(conn, "run_stats_minute", "minute", start, end)
+    return list(
+        conn.execute(
+            text(
+                "SELECT * FROM run_stats_minute WHERE minute >= :start AND minute < :end "
+                "ORDER BY minute, queue, type"
+            ),
+            {"start": start, "end": end},
+        ).mappings()
+    )
 
 
 def prune(conn: Connection, before: datetime, limit: int) -> int:
@@ -187,29 +200,32 @@ def prune(conn: Connection, before: datetime, limit: int) -> int:
     return max(len(doomed), *hours)
 
 
-def hours_between(conn: Connection, start: datetime, end: datetime) -> list[Row]:
-    """The hourly rollups of every queue and type whose hour starts in [start, end)."""
-    return _between(conn, "run_stats_hour", "hour", start, end)
-
-
-def _between(
-    conn: Connection, table: str, column: str, start: datetime, end: datetime
+def summed_by_age(
+    conn: Connection,
+    table: str,
+    column: str,
+    edges: list[datetime],
+    *,
+    keys: tuple[str, ...] = (),
+    job_id: Any = None,
 ) -> list[Row]:
-    # ``table`` and ``column`` are this module's constants, never a caller's input.
+    """Rollup rows of ``table`` summed per ``keys`` and age, in the database: age 0 is
+    from ``edges[0]`` on, age 1 from ``edges[1]`` to ``edges[0]``, and so on, oldest
+    edge last. Histograms are summed bucket by bucket, so a month of hourly rows per
+    queue and type costs one scan, not a row per hour in Python. ``table``, ``column``
+    and ``keys`` are this package's constants, never a caller's input."""
+    age = " ".join(f"WHEN {column} >= :edge{i} THEN {i}" for i in range(len(edges)))
+    buckets = ", ".join(f"sum(lag_buckets[{i}])" for i in range(1, len(LAG_BUCKETS) + 2))
+    grouped = ", ".join((*keys, "age"))
+    only_job = " AND job_id = :job" if job_id is not None else ""
     statement = text(
-        f"SELECT * FROM {table} WHERE {column} >= :start AND {column} < :end "
-        f"ORDER BY {column}, queue, type"
+        f"""
+        SELECT {"".join(f"{key}, " for key in keys)}CASE {age} END AS age,
+            {", ".join(f"CAST(sum({state}) AS integer) AS {state}" for state in COUNTED_STATES)},
+            max(lag_max) AS lag_max, CAST(ARRAY[{buckets}] AS integer[]) AS lag_buckets
+        FROM {table} WHERE {column} >= :edge{len(edges) - 1}{only_job}
+        GROUP BY {grouped}
+        """
     )
-    return list(conn.execute(statement, {"start": start, "end": end}).mappings())
-
-
-def job_hours(conn: Connection, job_id: Any, start: datetime) -> list[Row]:
-    """One job's hourly rollups from the hour ``start`` on (its primary key's order)."""
-    return list(
-        conn.execute(
-            text(
-                "SELECT * FROM job_stats_hour WHERE job_id = :job AND hour >= :start ORDER BY hour"
-            ),
-            {"job": job_id, "start": start},
-        ).mappings()
-    )
+    params = {f"edge{i}": edge for i, edge in enumerate(edges)} | {"job": job_id}
+    return list(conn.execute(statement, params).mappings())

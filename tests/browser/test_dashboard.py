@@ -103,7 +103,9 @@ def watched(browser: Any, stack: Stack) -> Iterator[Watched]:
 
 
 def sign_in(page: Any, base: str, account: Account) -> None:
-    page.goto(f"{base}/ui")
+    """Signs in from the jobs page, and is brought back to it (the home page, /ui, is the
+    overview: tests/browser/test_dashboard_ops.py)."""
+    page.goto(f"{base}/ui/jobs")
     page.get_by_label("Username").fill(account.username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()

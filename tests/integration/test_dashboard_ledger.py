@@ -282,6 +282,13 @@ def test_the_job_page_fetches_the_ledger_and_the_fragment_reads_on_indexes(
     # hourly lag rollups.
     assert len(statements.seen) <= 5, statements.seen
     assert statements.writes() == []
+    # htmx gets the fragment; the link, followed without a script, a whole page.
+    swapped = page.get(f"/ui/jobs/{job}/ledger", headers={"HX-Request": "true"}).text
+    assert "<html" not in swapped
+    assert 'id="ledger"' in swapped
+    followed = page.get(f"/ui/jobs/{job}/ledger").text
+    assert "<html" in followed
+    assert 'id="ledger"' in followed
     with engine.begin() as conn:
         conn.execute(text("SET LOCAL enable_seqscan = off"))
         for statement, params, index in (
@@ -506,3 +513,22 @@ def test_a_preview_of_someone_elses_job_is_a_404(
     theirs = create_job(client, other_user, schedule={"repeat": "daily"})
     assert preview(spring, theirs["id"]).status_code == 404
     assert spring.get(f"/ui/jobs/{theirs['id']}/ledger").status_code == 404
+
+
+def test_a_schedule_at_the_end_of_the_calendar_still_shows_its_pages(
+    client: testing.TestClient, spring: Browser, user: Account
+) -> None:
+    """The API takes a run_at in 9999; the pages must not overflow a datetime while they
+    look for a clock change a few hours on, or show the wall time in a zone ahead of UTC."""
+    job = create_job(
+        client,
+        user,
+        schedule={"repeat": "daily", "run_at": "9999-12-30T22:00:00Z", "timezone": "Asia/Tokyo"},
+    )
+    page = spring.get(f"/ui/jobs/{job['id']}")
+    assert page.status_code == 200, page.text[:300]
+    assert "9999-12-30 22:00:00 UTC" in page.text
+    assert spring.get(f"/ui/jobs/{job['id']}/ledger").status_code == 200
+    dry_run = preview(spring, job["id"], kind="repeat", repeat="daily",
+                      run_at="9999-12-31T23:00:00Z", timezone="Asia/Tokyo")  # fmt: skip
+    assert dry_run.status_code == 200, dry_run.text[:300]

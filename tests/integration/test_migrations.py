@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -199,5 +200,99 @@ def test_0007_gives_existing_runs_their_jobs_queue_and_owner(empty_database: str
             conn.execute(insert_run, {"id": uuid.uuid4(), "job": job_id})
             rows = conn.execute(text("SELECT queue, owner_id FROM runs")).all()
         assert [tuple(row) for row in rows] == [("reports", user_id)] * 2
+    finally:
+        engine.dispose()
+
+
+def test_0014_fills_the_hourly_rollups_from_what_was_rolled_up(empty_database: str) -> None:
+    """An upgrade from 0013 keeps a week's lag whole: the hours of every queue and type
+    are summed from the minutes, and each job's from its runs in the rolled minutes."""
+    config = alembic_config(empty_database)
+    command.upgrade(config, "0013")
+    engine = create_engine(empty_database)
+    user_id, job_id = uuid.uuid4(), uuid.uuid4()
+    hour = "2026-11-30 10:00:00+00"
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO users (id, username, username_folded, password_hash, role, "
+                    "created_at, updated_at) VALUES (:id, 'u', 'u', 'h', 'user', now(), now())"
+                ),
+                {"id": user_id},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO jobs (id, owner_id, name, type, payload, queue, priority, "
+                    "run_at, timezone, status, max_attempts, retry_backoff_seconds, "
+                    "timeout_seconds, misfire_policy, overlap_policy, created_at, updated_at) "
+                    "VALUES (:id, :owner, 'n', 'noop', '{}', 'reports', 0, now(), 'UTC', "
+                    "'scheduled', 1, 30, 60, 'run_once', 'forbid', now(), now())"
+                ),
+                {"id": job_id, "owner": user_id},
+            )
+            # Runs ending in two rolled minutes of the hour (3 ms and 7 s late, and one
+            # skipped), and one ending after the last rolled minute (not counted yet).
+            insert_run = text(
+                "INSERT INTO runs (id, job_id, owner_id, queue, attempt, origin, priority, "
+                "scheduled_for, due_at, state, queued_at, started_at, finished_at, created_at) "
+                "VALUES (gen_random_uuid(), :job, :owner, 'reports', 1, 'schedule', 0, "
+                ":scheduled, :scheduled, :state, :started, :started, :finished, now())"
+            )
+            start = datetime(2026, 11, 30, 10, tzinfo=UTC)
+            ran = (  # (minute it was due, minute it ended, state, lag)
+                (5, 5, "succeeded", 0.003),
+                (40, 40, "failed", 7.0),
+                (39, 40, "skipped", None),  # skipped at its claim, in minute 40 too
+                (59, 59, "succeeded", 0.003),
+            )
+            for due, ended, state, lag in ran:
+                scheduled = start + timedelta(minutes=due)
+                conn.execute(
+                    insert_run,
+                    {
+                        "job": job_id,
+                        "owner": user_id,
+                        "scheduled": scheduled,
+                        "state": state,
+                        "started": None if lag is None else scheduled + timedelta(seconds=lag),
+                        "finished": start + timedelta(minutes=ended, seconds=8),
+                    },
+                )
+            for offset, succeeded, failed, skipped, buckets in (
+                (5, 1, 0, 0, [1] + [0] * 16),
+                (40, 0, 1, 1, [0] * 10 + [1] + [0] * 6),
+            ):
+                conn.execute(
+                    text(
+                        "INSERT INTO rolled_minutes VALUES (CAST(:hour AS timestamptz) + "
+                        "make_interval(mins => :offset), now())"
+                    ),
+                    {"hour": hour, "offset": offset},
+                )
+                conn.execute(
+                    text(
+                        "INSERT INTO run_stats_minute VALUES (CAST(:hour AS timestamptz) + "
+                        "make_interval(mins => :offset), 'reports', 'noop', :succeeded, "
+                        ":failed, :skipped, 0, 0, :buckets)"
+                    ),
+                    {"hour": hour, "offset": offset, "succeeded": succeeded,
+                     "failed": failed, "skipped": skipped, "buckets": buckets},
+                )  # fmt: skip
+        command.upgrade(config, "head")
+        with engine.connect() as conn:
+            kind = conn.execute(text("SELECT * FROM run_stats_hour")).mappings().one()
+            job = conn.execute(text("SELECT * FROM job_stats_hour")).mappings().one()
+        expected = [1] + [0] * 9 + [1] + [0] * 6
+        assert (kind["queue"], kind["type"]) == ("reports", "noop")
+        assert (kind["succeeded"], kind["failed"], kind["skipped"]) == (1, 1, 1)
+        assert kind["lag_buckets"] == expected
+        assert kind["lag_max"] is None  # the minutes of 0013 kept no maximum
+        assert job["job_id"] == job_id
+        assert (job["succeeded"], job["failed"], job["skipped"]) == (1, 1, 1)
+        assert job["lag_buckets"] == expected
+        assert job["lag_max"] == pytest.approx(7.0)
+        assert job["hour"] == kind["hour"]
+        assert kind["hour"].minute == 0
     finally:
         engine.dispose()

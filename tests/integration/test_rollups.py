@@ -149,6 +149,22 @@ def test_two_schedulers_rolling_one_minute_write_it_once(
     assert answers == [None]
     (row,) = [r for r in stats(engine, job[2]) if r["minute"] == minute]
     assert row["succeeded"] == 1
+    with engine.connect() as conn:  # and its hours, which are added to, hold it once
+        by_kind = (
+            conn.execute(
+                text("SELECT succeeded FROM run_stats_hour WHERE queue = :queue"), {"queue": job[2]}
+            )
+            .scalars()
+            .all()
+        )
+        by_job = (
+            conn.execute(
+                text("SELECT succeeded FROM job_stats_hour WHERE job_id = :job"), {"job": job[1]}
+            )
+            .scalars()
+            .all()
+        )
+    assert (by_kind, by_job) == ([1], [1])
 
 
 def test_the_pass_rolls_closed_minutes_in_order_and_prunes_after_ninety_days(

@@ -1,6 +1,7 @@
 """Unit tests for shared.ledger: the window, the recent occurrences, and matching them
 with run rows written as the scheduler writes them (shared.claiming, shared.outcomes)."""
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
@@ -302,3 +303,18 @@ def test_a_run_sent_ahead_and_started_at_its_instant_is_on_time() -> None:
     found = match(hours(0, 1), [ahead, run(T0 + HOUR)])
     assert verdicts(found.rows) == [(T0, Verdict.ON_TIME), (T0 + HOUR, Verdict.ON_TIME)]
     assert found.rows[0].late_ms == 0
+
+
+def test_a_dense_schedule_past_its_end_counts_back_from_the_end() -> None:
+    """Not from now, and not one occurrence at a time over the whole window: a cron of
+    every minute that ended an hour ago still lists its last 100 minutes."""
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    ended = Schedule(
+        run_at=now - timedelta(days=10), cron="* * * * *", end_at=now - timedelta(hours=1)
+    )
+    found = recent_occurrences(ended, now - timedelta(days=7), now)
+    assert len(found) == 100
+    assert found[-1] == now - timedelta(hours=1)
+    assert found[0] == now - timedelta(hours=1, minutes=99)
+    before_the_window = dataclasses.replace(ended, end_at=now - timedelta(days=8))
+    assert recent_occurrences(before_the_window, now - timedelta(days=7), now) == []

@@ -51,7 +51,8 @@
     if (event.key === "?") {
       event.preventDefault();
       if (help.open) { help.close(); } else { help.showModal(); }
-    } else if (PAGES[event.key]) {
+    } else if (PAGES[event.key] && document.querySelector('nav a[href="' + PAGES[event.key] + '"]')) {
+      // Only a page the navigation offers: the workers page is an admin's.
       window.location.assign(PAGES[event.key]);
     } else if (event.key === "/") {
       var search = document.getElementById("q");
@@ -86,7 +87,11 @@
     var select = refreshSelect();
     if (!select) { return; }
     select.value = String(seconds);
-    if (select.value !== String(seconds)) { select.value = "0"; seconds = 0; }
+    if (select.value !== String(seconds)) {
+      // A remembered interval this page no longer offers: the configured one instead.
+      seconds = parseInt(select.getAttribute("data-default"), 10) || 0;
+      select.value = String(seconds);
+    }
     if (timer) { window.clearInterval(timer); timer = null; }
     if (seconds > 0) {
       lastOn = seconds;
