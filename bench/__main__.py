@@ -39,6 +39,7 @@ from bench import (
     l2_worker,
     p1_prune,
     u1_dashboard,
+    u2_overview,
 )
 from bench.benchmark import Benchmark
 from bench.context import BenchContext
@@ -83,6 +84,7 @@ BENCHMARKS: list[Benchmark] = [
     c5_scale.BENCHMARK,
     # Last: a new row must not push an older one past the time budget.
     u1_dashboard.BENCHMARK,
+    u2_overview.BENCHMARK,
 ]
 
 ROWS: list[RowSpec] = [
@@ -134,6 +136,12 @@ ROWS: list[RowSpec] = [
     RowSpec("c5_rss", "C5 scheduler peak RSS", at_most(150, "<= 150 MB")),
     RowSpec("p1_prune", "P1 prune, finished runs", at_least(10_000, ">= 10,000/s")),
     RowSpec("u1", "U1 dashboard page, 1M runs", at_most(100, "<= 100 ms")),
+    RowSpec("u2", "U2 overview fragment, 10 admins", at_most(50, "<= 50 ms")),
+    RowSpec("u2_first", "U2 fragment, first of its tick", at_most(50, "<= 50 ms")),
+    RowSpec("u2_user", "U2 overview fragment, 10 of a user", at_most(50, "<= 50 ms")),
+    RowSpec("u2_at_once", "U2 fragment, 10 clients at once"),
+    RowSpec("u2_sets", "U2 data query sets per tick", at_most(1, "<= 1 (one client's)")),
+    RowSpec("u2_statements", "U2 statements per tick, 10 admins"),
     RowSpec("c6_c2", "C6 Celery C2 end to end", versus_chronos("c2", "/s", True, by=1.2)),
     RowSpec("c6_c3_50_p50", "C6 Celery C3 50/s p50", versus_chronos("c3_50_p50", "ms", False)),
     RowSpec("c6_c3_50_p99", "C6 Celery C3 50/s p99", versus_chronos("c3_50_p99", "ms", False)),
