@@ -94,7 +94,7 @@ broker.add_middleware(CurrentMessage())
 broker.add_middleware(prometheus.Prometheus())
 broker.add_middleware(FlushOutcomes(executor))
 broker.add_middleware(Heartbeat(in_flight, engine, clock, settings.heartbeat_seconds))
-broker.add_middleware(Registry(settings, in_flight, engine, clock))
+broker.add_middleware(Registry(settings, in_flight, engine))
 dramatiq.set_broker(broker)
 
 

@@ -13,7 +13,8 @@ from shared.repository import Row
 REGISTER = text(
     """
     INSERT INTO workers AS w (name, queues, threads, in_flight, started_at, heartbeat_at)
-    VALUES (:name, :queues, :threads, :in_flight, :now, :now)
+    VALUES (:name, :queues, :threads, :in_flight, coalesce(CAST(:at AS timestamptz), now()),
+            coalesce(CAST(:at AS timestamptz), now()))
     ON CONFLICT (name) DO UPDATE SET queues = excluded.queues, threads = excluded.threads,
         in_flight = excluded.in_flight, heartbeat_at = excluded.heartbeat_at,
         -- The same host:pid after a restart (a container's pid 1): a new process.
@@ -46,10 +47,13 @@ def register(
     queues: Sequence[str],
     threads: int,
     in_flight: int,
-    now: datetime,
+    at: datetime | None = None,
     *,
     booting: bool = False,
 ) -> None:
+    """Write the process's row, heart-beating ``at`` (PostgreSQL's ``now()`` unless
+    given: a worker passes none, so that beating never reads, or resynchronises, its
+    process's clock)."""
     conn.execute(
         REGISTER,
         {
@@ -57,7 +61,7 @@ def register(
             "queues": list(queues),
             "threads": threads,
             "in_flight": in_flight,
-            "now": now,
+            "at": at,
             "booting": booting,
         },
     )

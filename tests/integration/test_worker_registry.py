@@ -89,3 +89,18 @@ def test_a_killed_workers_row_is_pruned_a_day_after_its_last_heartbeat(
     pruned = WorkerPruner(settings, own_engine, FixedClock(NOW + timedelta(seconds=1))).run_once()
     assert pruned == 1
     assert [row["name"] for row in rows(own_engine)] == ["quiet:2"]
+
+
+def test_a_worker_beats_on_postgresqls_clock_without_reading_its_own(
+    own_engine: Engine, settings: Settings
+) -> None:
+    registry = Registry(settings, InFlight(), lambda: own_engine)  # as worker/__init__ does
+    registry.beat(booting=True)
+    with own_engine.connect() as conn:
+        late = conn.scalar(
+            text("SELECT now() - heartbeat_at FROM workers WHERE name = :name"),
+            {"name": worker_id()},
+        )
+        conn.execute(text("DELETE FROM workers"))
+        conn.commit()
+    assert timedelta(0) <= late < timedelta(seconds=5)
