@@ -18,7 +18,8 @@ target_metadata = Base.metadata
 
 
 def database_url() -> str:
-    return str(config.attributes.get("database_url") or load_settings().database_url)
+    given = config.attributes.get("database_url")
+    return str(given or load_settings(signs_tokens=False).database_url)
 
 
 def run_migrations_offline() -> None:

@@ -20,7 +20,7 @@ from shared.settings import SettingsError, load_log_format, load_settings
 def main() -> int:
     try:
         configure_logging(load_log_format(os.environ))  # first: load_settings may warn
-        settings = load_settings()
+        settings = load_settings(signs_tokens=False)
     except SettingsError as error:
         print(f"chronos scheduler: configuration error: {error}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -187,14 +188,24 @@ def _list(environ: Mapping[str, str], name: str, default: tuple[str, ...]) -> tu
     return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Build the settings from the environment, enforcing the production rules."""
+def load_settings(
+    environ: Mapping[str, str] | None = None, *, signs_tokens: bool = True
+) -> Settings:
+    """Build the settings from the environment, enforcing the production rules.
+
+    Only the API signs and checks tokens (and the dashboard's links). The scheduler, the
+    workers and the migrations pass ``signs_tokens=False``: they need no JWT secret, so a
+    deployment need not hand one to the processes that run users' code. Without one they
+    get a random secret of their own, which no API shares, so nothing they could sign
+    would ever be accepted."""
     environ = os.environ if environ is None else environ
     env = environ.get("CHRONOS_ENV", "development").strip() or "development"
     if env not in {"development", "production"}:
         raise SettingsError(f"CHRONOS_ENV: expected development or production, got {env!r}")
 
     secret = environ.get("CHRONOS_JWT_SECRET", "") or _secret_file(environ)
+    if not signs_tokens:
+        secret = secret or secrets.token_urlsafe(MIN_SECRET_BYTES)
     if env == "production":
         if not secret:
             raise SettingsError("CHRONOS_JWT_SECRET: required when CHRONOS_ENV=production")

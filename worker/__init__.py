@@ -40,7 +40,7 @@ merge_duplicate_sigterms()
 # Dramatiq's CLI has set up this process's handlers (a pipe to its parent) and level (-v):
 # only the line format becomes Chronos's. First, so that load_settings' warnings use it.
 configure_logging(load_log_format(os.environ), level=None)
-settings = load_settings()
+settings = load_settings(signs_tokens=False)
 # Before any job runs: a shell job's child must not read this process's environment.
 protect_process()
 logging.getLogger("chronos").setLevel(logging.INFO)

@@ -23,14 +23,20 @@ def environment(service: str) -> dict[str, str]:
     return {key: str(value) for key, value in SERVICES[service]["environment"].items()}
 
 
-def test_chronos_runs_in_production_with_a_generated_secret() -> None:
+def test_chronos_runs_in_production_with_a_generated_secret_the_api_alone_reads() -> None:
     for service in CHRONOS:
         env = environment(service)
         assert env["CHRONOS_ENV"] == "${CHRONOS_ENV:-production}", service
         assert "CHRONOS_JWT_SECRET" not in env, service
-        assert env["CHRONOS_JWT_SECRET_FILE"] == "/run/chronos/jwt_secret"
-        assert "chronos-secrets:/run/chronos:ro" in SERVICES[service]["volumes"], service
-        assert "secrets" in SERVICES[service]["depends_on"], service
+    api = environment("api")
+    assert api["CHRONOS_JWT_SECRET_FILE"] == "/run/chronos/jwt_secret"
+    assert "chronos-secrets:/run/chronos:ro" in SERVICES["api"]["volumes"]
+    assert "secrets" in SERVICES["api"]["depends_on"]
+    assert {"postgres", "rabbitmq", "migrate"} <= set(SERVICES["api"]["depends_on"])
+    # The processes that run users' jobs, and the migrations, never see it.
+    for service in ("scheduler", "worker", "migrate"):
+        assert "CHRONOS_JWT_SECRET_FILE" not in environment(service), service
+        assert "chronos-secrets:/run/chronos:ro" not in SERVICES[service].get("volumes", [])
     generator = "\n".join(SERVICES["secrets"]["command"])
     assert "secrets.token_urlsafe(48)" in generator
     assert "0o400" in generator

@@ -488,3 +488,20 @@ def test_the_dispatch_settings_default_and_read() -> None:
     )
     assert (chosen.runs_per_message, chosen.min_messages_per_batch) == (1, 64)
     assert chosen.dispatch_ahead_seconds == 0
+
+
+def test_only_the_process_that_signs_tokens_needs_the_jwt_secret() -> None:
+    """The scheduler, the workers and the migrations run without CHRONOS_JWT_SECRET in
+    production, each with a random secret of its own that no API would accept."""
+    production = {"CHRONOS_ENV": "production"}
+    with pytest.raises(SettingsError, match="CHRONOS_JWT_SECRET"):
+        load_settings(production)
+    first = load_settings(production, signs_tokens=False)
+    second = load_settings(production, signs_tokens=False)
+    assert len(first.jwt_secret.encode()) >= 32
+    assert first.jwt_secret != second.jwt_secret
+    assert DEVELOPMENT_JWT_SECRET not in (first.jwt_secret, second.jwt_secret)
+    given = load_settings({**production, "CHRONOS_JWT_SECRET": "s" * 40}, signs_tokens=False)
+    assert given.jwt_secret == "s" * 40  # one that is given is used, and checked
+    with pytest.raises(SettingsError, match="at least 32 bytes"):
+        load_settings({**production, "CHRONOS_JWT_SECRET": "short"}, signs_tokens=False)
