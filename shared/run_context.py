@@ -11,7 +11,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 Payload = dict[str, Any]
@@ -46,6 +46,10 @@ class RunContext:
     deadline: datetime
     logger: logging.Logger
     settings: Any = None
+    # allowance(what, limit, window): take one of the run owner's ``limit`` of ``what``
+    # per ``window`` (worker.allowance); False once spent. None: no per-owner limit here
+    # (a handler in a child process, or a test).
+    allowance: Callable[[str, int, timedelta], bool] | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)
     reason: str | None = None
     _interrupts: list[Callable[[], None]] = field(default_factory=list)

@@ -79,6 +79,8 @@ class Settings:
     email_max_recipients: int = 50
     # Messages one worker process sends per minute, across all users.
     email_per_minute: int = 60
+    # Emails each user's jobs may send per hour, across every worker (worker.allowance).
+    email_per_user_per_hour: int = 200
     # The most runs of one queue published but not yet started (0: no bound). Runs beyond
     # it wait in PostgreSQL, where the fair order is decided, instead of in RabbitMQ
     # behind another owner's burst; a queue's pause or new limit then also takes effect
@@ -259,6 +261,7 @@ def load_settings(
         smtp_from=_address(environ, "CHRONOS_SMTP_FROM", "chronos@localhost"),
         email_max_recipients=int(_number(environ, "CHRONOS_EMAIL_MAX_RECIPIENTS", 50, 1)),
         email_per_minute=int(_number(environ, "CHRONOS_EMAIL_PER_MINUTE", 60, 1)),
+        email_per_user_per_hour=_whole(environ, "CHRONOS_EMAIL_PER_USER_PER_HOUR", 200, 1),
         queue_backlog=int(_number(environ, "CHRONOS_QUEUE_BACKLOG", 500, 0)),
         max_catchup=int(_number(environ, "CHRONOS_MAX_CATCHUP", 100, 0)),
         dispatch_ahead_seconds=_number(

@@ -45,6 +45,7 @@ from shared.repository.dispatch import Outcome
 from shared.settings import Settings
 from shared.states import ErrorKind, RunState
 from worker import handover
+from worker.allowance import OwnerAllowance
 from worker.batcher import Batcher
 from worker.heartbeat import InFlight
 from worker.isolation import HandlerCrashed, HandlerRaised, call_isolated
@@ -290,6 +291,9 @@ class Executor:
             deadline=started + timedelta(seconds=run["timeout_seconds"]),
             logger=logging.getLogger(f"chronos.job.{run['type']}"),
             settings=self.settings,
+            allowance=OwnerAllowance(self._engine, self.clock, run["owner_id"])
+            if run.get("owner_id") is not None
+            else None,
         )
         self.in_flight.add(ctx, abandon=lambda: self._abandon(run, ctx))
         try:

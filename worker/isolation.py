@@ -60,6 +60,9 @@ def _answer(handler: Handler, payload: dict[str, Any], ctx: RunContext) -> dict[
 def _child(handler: Handler, payload: dict[str, Any], ctx: RunContext, write_fd: int) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, signal.SIG_DFL)  # not the Dramatiq worker's handlers
+    # The allowance would use the parent's pooled connections, which a forked child must
+    # never touch.
+    ctx.allowance = None
     try:
         encoded = json.dumps(_answer(handler, payload, ctx), default=str).encode()
         with os.fdopen(write_fd, "wb") as out:

@@ -286,7 +286,7 @@ class Outcome:
 RUN_WITH_JOB = (
     "r.id, r.job_id, r.attempt, r.origin, r.priority, r.scheduled_for, r.started_at, r.state, "
     "r.cancel_requested_at, r.error, j.type, j.payload, j.max_attempts, j.retry_backoff_seconds, "
-    "j.timeout_seconds, j.status AS job_status, j.queue"
+    "j.timeout_seconds, j.status AS job_status, j.queue, j.owner_id"
 )
 
 

@@ -12,13 +12,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
 
+from shared.clock import FixedClock
 from shared.run_context import JobFailed, RunContext
 from shared.settings import Settings
 from tests.e2e.smtp_sink import SmtpSink
 from tests.integration.dispatch_helpers import worker_module
 
 email_handler = worker_module("handlers.email")
+OwnerAllowance = worker_module("allowance").OwnerAllowance
 
 
 @pytest.fixture
@@ -91,3 +94,29 @@ def test_the_send_rate_window_slides() -> None:
     assert not rate.take(1)
     now[0] = 60.5
     assert rate.take(1)
+
+
+def test_each_users_emails_are_bounded_per_hour_across_workers(
+    sink: SmtpSink, engine: Engine
+) -> None:
+    """H6: CHRONOS_EMAIL_PER_USER_PER_HOUR, counted in the database, so the bound holds
+    across worker processes (two allowances here, as two workers would hold) and one
+    user's spending leaves another's allowance whole."""
+    settings = Settings(smtp_url=sink.url, email_per_user_per_hour=2)
+    clock = FixedClock(datetime(2026, 12, 1, 9, tzinfo=UTC))
+    alice, bob = uuid.uuid4(), uuid.uuid4()
+
+    def on_worker(owner: uuid.UUID) -> RunContext:
+        ctx = context(settings)
+        ctx.allowance = OwnerAllowance(lambda: engine, clock, owner)
+        return ctx
+
+    email_handler.send(payload(), on_worker(alice))
+    email_handler.send(payload(), on_worker(alice))  # on another worker: the same count
+    with pytest.raises(JobFailed, match="CHRONOS_EMAIL_PER_USER_PER_HOUR"):
+        email_handler.send(payload(), on_worker(alice))
+    email_handler.send(payload(), on_worker(bob))
+    assert len(sink.messages) == 3
+    clock.advance(3600)
+    email_handler.send(payload(), on_worker(alice))  # a new hour
+    assert len(sink.messages) == 4

@@ -18,9 +18,12 @@ from shared.db import make_engine
 from shared.repository import workers as worker_repo
 from shared.settings import Settings
 from tests.conftest import sibling_database
-from worker.execution import worker_id
-from worker.heartbeat import InFlight
-from worker.registry import Registry
+from tests.integration.dispatch_helpers import worker_module
+
+# Without running worker/__init__.py, which builds a broker from the environment.
+worker_id = worker_module("execution").worker_id
+InFlight = worker_module("heartbeat").InFlight
+Registry = worker_module("registry").Registry
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 

@@ -8,8 +8,9 @@
 
 ``From`` is always CHRONOS_SMTP_FROM, the operator's address: a job names recipients,
 never a sender. Each worker process sends at most CHRONOS_EMAIL_PER_MINUTE messages a
-minute, and a message has at most CHRONOS_EMAIL_MAX_RECIPIENTS recipients; a run past
-either fails (and is retried if it has attempts left). Success means the server accepted
+minute, each user's jobs at most CHRONOS_EMAIL_PER_USER_PER_HOUR an hour across every
+worker (worker.allowance), and a message has at most CHRONOS_EMAIL_MAX_RECIPIENTS
+recipients; a run past any of them fails (and is retried if it has attempts left). Success means the server accepted
 the message.
 """
 
@@ -20,6 +21,7 @@ import smtplib
 import ssl
 import threading
 import time
+from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -28,6 +30,8 @@ from shared.jobtypes import JobFailed, Payload, RunContext
 
 DEFAULT_SENDER = "chronos@localhost"
 WINDOW_SECONDS = 60.0
+# Each user's allowance (CHRONOS_EMAIL_PER_USER_PER_HOUR) is counted over an hour.
+HOUR = timedelta(hours=1)
 
 
 class SendRate:
@@ -76,6 +80,13 @@ def send(payload: Payload, ctx: RunContext) -> dict[str, Any]:
     if not RATE.take(int(getattr(settings, "email_per_minute", 60))):
         raise JobFailed(
             "exception", "this worker's email rate limit is reached (CHRONOS_EMAIL_PER_MINUTE)"
+        )
+    per_hour = int(getattr(settings, "email_per_user_per_hour", 200))
+    if ctx.allowance is not None and not ctx.allowance("email", per_hour, HOUR):
+        raise JobFailed(
+            "exception",
+            f"the job's owner has sent {per_hour} emails this hour, the most each user may "
+            "(CHRONOS_EMAIL_PER_USER_PER_HOUR)",
         )
     # The run's own timeout is enforced by the heartbeat (it closes the connection); this
     # one only bounds a single SMTP exchange.
