@@ -10,8 +10,8 @@
 never a sender. Each worker process sends at most CHRONOS_EMAIL_PER_MINUTE messages a
 minute, each user's jobs at most CHRONOS_EMAIL_PER_USER_PER_HOUR an hour across every
 worker (worker.allowance), and a message has at most CHRONOS_EMAIL_MAX_RECIPIENTS
-recipients; a run past any of them fails (and is retried if it has attempts left). Success means the server accepted
-the message.
+recipients; a run past any of them fails (and is retried if it has attempts left).
+Success means the server accepted the message.
 """
 
 from __future__ import annotations
