@@ -534,7 +534,7 @@ def test_the_runs_fragment_polls_only_while_a_run_is_live(
             {"id": job["id"]},
         )
     live = signed_in.get(f"/ui/jobs/{job['id']}/runs")
-    assert 'hx-trigger="every 2s"' in live.text
+    assert 'hx-trigger="chronos:follow" data-follow' in live.text
     assert 'data-state="running"' in live.text
     with engine.begin() as conn:
         conn.execute(

@@ -131,7 +131,7 @@ def test_a_worker_that_stops_heart_beating_goes_green_amber_red_then_lost_and_re
     red = ("expired", "no heartbeat for 41 s: will be marked lost", "at the rescuer's next pass")
     assert badge(seen(page, run_page)) == red
     assert badge(seen(page, f"/ui/jobs/{job}/runs")) == red
-    assert 'hx-trigger="every 2s"' in seen(page, live)
+    assert 'hx-trigger="chronos:follow" data-follow' in seen(page, live)
 
     # The rescuer's pass: the run is lost, and its retry is on the job page.
     assert rescuer.run_once() == 1
@@ -186,7 +186,7 @@ def test_the_polled_run_body_costs_the_sessions_user_and_three_reads(
 
     event.listen(world.engine, "before_cursor_execute", count)
     try:
-        assert 'hx-trigger="every 2s"' in seen(page, f"/ui/runs/{run_id}/live")
+        assert 'hx-trigger="chronos:follow" data-follow' in seen(page, f"/ui/runs/{run_id}/live")
     finally:
         event.remove(world.engine, "before_cursor_execute", count)
     # The session's user, the run, its job (the owner check), the occurrence's attempts.

@@ -123,6 +123,20 @@
     });
   });
 
+  // A live run's table and page ([data-follow]) follow it every 2 s while the tab is
+  // visible: "chronos:follow", and htmx fetches the fragment again. A fragment that comes
+  // back without data-follow (the run has ended) is no longer followed.
+  var FOLLOW_EVERY_MS = 2000;
+  window.setInterval(function () {
+    if (document.visibilityState !== "visible" || !window.htmx) { return; }
+    var followed = document.querySelectorAll("[data-follow]");
+    for (var i = 0; i < followed.length; i++) {
+      if (!followed[i].contains(document.activeElement)) {
+        window.htmx.trigger(followed[i], "chronos:follow");
+      }
+    }
+  }, FOLLOW_EVERY_MS);
+
   // A button with data-confirm asks before its form is posted.
   document.addEventListener("submit", function (event) {
     var button = event.submitter;
