@@ -61,6 +61,12 @@ def lag_summary(buckets: Sequence[int], worst: float | None) -> LagSummary:
     )
 
 
+def lag_of(rows: Iterable[Mapping[Any, Any]]) -> LagSummary:
+    """The start lag of the runs the rollup rows count."""
+    total = summed(rows)
+    return lag_summary(total["lag_buckets"], total["lag_max"])
+
+
 def percentile(buckets: Sequence[int], fraction: float) -> float | None:
     """The upper bound of the bucket holding the run at ``fraction`` of the way up (the
     nearest-rank method: at least that share of runs started no later). None for an

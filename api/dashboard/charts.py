@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.rollups import LAG_BUCKETS, LagSummary, lag_summary, summed
+from shared.rollups import LAG_BUCKETS, LagSummary, lag_of, summed
 
 MINUTE = timedelta(minutes=1)
 FAILED = ("failed", "lost")
@@ -91,15 +91,9 @@ def sparkline(values: Sequence[int], width: float, height: float) -> str:
     )
 
 
-def lag_since(
-    rows: Iterable[Mapping[Any, Any]], since: datetime, queue: str | None = None
-) -> LagSummary:
-    """Start lag of the runs in the rows from ``since`` on (of ``queue`` only, if given)."""
-    chosen = [
-        row for row in rows if row["minute"] >= since and (queue is None or row["queue"] == queue)
-    ]
-    total = summed(chosen)
-    return lag_summary(total["lag_buckets"], total["lag_max"])
+def lag_since(rows: Iterable[Mapping[Any, Any]], since: datetime) -> LagSummary:
+    """Start lag of the runs in the minute rows from ``since`` on."""
+    return lag_of(row for row in rows if row["minute"] >= since)
 
 
 def finished_by_state(

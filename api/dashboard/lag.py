@@ -23,7 +23,7 @@ from typing import Any
 
 from api.dashboard import charts
 from shared.repository import rollups as rollup_repo
-from shared.rollups import LAG_BUCKETS, LagSummary, lag_summary, summed
+from shared.rollups import LAG_BUCKETS, LagSummary, lag_of
 
 HOUR = timedelta(hours=1)
 WINDOWS = {"1h": HOUR, "24h": timedelta(days=1), "7d": timedelta(days=7),
@@ -66,8 +66,7 @@ def late_starts(buckets: tuple[int, ...]) -> int:
 
 
 def window_lag(window: str, rows: Iterable[Mapping[Any, Any]]) -> WindowLag:
-    total = summed(rows)
-    lag = lag_summary(total["lag_buckets"], total["lag_max"])
+    lag = lag_of(rows)
     return WindowLag(window, LABELS[window], lag, late_starts(lag.buckets))
 
 

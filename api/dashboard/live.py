@@ -91,9 +91,13 @@ class TickCache:
         """Drop this tick's answers of one kind (``("queues", scope)`` keys, say) after
         a change to what they show, so the page the change redirects to shows it."""
         with self._lock:
-            for key in [k for k in self._entries if k == kind or (
-                    isinstance(k, tuple) and k and k[0] == kind)]:  # fmt: skip
+            for key in [k for k in self._entries if kind_of(k) == kind]:
                 del self._entries[key]
+
+
+def kind_of(key: Hashable) -> Hashable:
+    """A cache key's kind: the key itself, or the first part of a (kind, ...) tuple."""
+    return key[0] if isinstance(key, tuple) and key else key
 
 
 @dataclass(frozen=True)

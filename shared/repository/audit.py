@@ -81,25 +81,14 @@ def list_events(
     after: tuple[datetime, uuid.UUID] | None,
 ) -> list[Row]:
     """Newest first, keyset-paged on (at, id); ``filters`` by column (exact matches)."""
-    clauses = [f"{column} = :{column}" for column in FILTER_COLUMNS if column in filters]
-    params = {column: filters[column] for column in FILTER_COLUMNS if column in filters}
-    return newest_first(
-        conn,
-        f"SELECT {EVENT_COLUMNS} FROM audit_events",
-        clauses,
-        params,
-        time_column="at",
-        limit=limit,
-        after=after,
-    )
+    return _newest_events(conn, f"SELECT {EVENT_COLUMNS} FROM audit_events", filters, limit, after)
 
 
 # The events with their actor's account beside them: the users table in a subquery of its
 # own renamed columns, so that ``id``, ``at`` and the filter columns are the event's.
 EVENTS_WITH_ACTORS = (
-    "SELECT e.id, e.at, e.actor_id, e.action, e.object_type, e.object_id, e.request_id, "
-    "e.details, actor.username AS actor_username, "
-    "actor.deleted_at IS NOT NULL AS actor_deleted "
+    f"SELECT {', '.join(f'e.{column}' for column in EVENT_COLUMNS.split(', '))}, "
+    "actor.username AS actor_username, actor.deleted_at IS NOT NULL AS actor_deleted "
     "FROM audit_events e LEFT JOIN (SELECT id AS user_id, username, deleted_at FROM users) "
     "actor ON actor.user_id = e.actor_id"
 )
@@ -115,11 +104,19 @@ def list_events_with_actors(
     """As :func:`list_events`, in the same one statement, plus ``actor_username`` (None
     once the account is purged, or for an operator at the command line) and
     ``actor_deleted`` (the account is being purged: its name may already be another's)."""
+    return _newest_events(conn, EVENTS_WITH_ACTORS, filters, limit, after)
+
+
+def _newest_events(
+    conn: Connection,
+    select: str,
+    filters: Mapping[str, Any],
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+) -> list[Row]:
     clauses = [f"{column} = :{column}" for column in FILTER_COLUMNS if column in filters]
     params = {column: filters[column] for column in FILTER_COLUMNS if column in filters}
-    return newest_first(
-        conn, EVENTS_WITH_ACTORS, clauses, params, time_column="at", limit=limit, after=after
-    )
+    return newest_first(conn, select, clauses, params, time_column="at", limit=limit, after=after)
 
 
 def prune(conn: Connection, cutoff: datetime, limit: int) -> int:

@@ -12,7 +12,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import Connection, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from shared.db import ensure_database
@@ -164,6 +164,28 @@ def test_0006_folds_the_existing_usernames(empty_database: str) -> None:
         engine.dispose()
 
 
+def insert_user_and_job(conn: Connection, user_id: uuid.UUID, job_id: uuid.UUID) -> None:
+    """A user and a noop job of theirs on queue ``reports``, written as any revision
+    since 0006 can take them."""
+    conn.execute(
+        text(
+            "INSERT INTO users (id, username, username_folded, password_hash, role, "
+            "created_at, updated_at) VALUES (:id, 'u', 'u', 'h', 'user', now(), now())"
+        ),
+        {"id": user_id},
+    )
+    conn.execute(
+        text(
+            "INSERT INTO jobs (id, owner_id, name, type, payload, queue, priority, "
+            "run_at, timezone, status, max_attempts, retry_backoff_seconds, "
+            "timeout_seconds, misfire_policy, overlap_policy, created_at, updated_at) "
+            "VALUES (:id, :owner, 'n', 'noop', '{}', 'reports', 0, now(), 'UTC', "
+            "'scheduled', 1, 30, 60, 'run_once', 'forbid', now(), now())"
+        ),
+        {"id": job_id, "owner": user_id},
+    )
+
+
 def test_0007_gives_existing_runs_their_jobs_queue_and_owner(empty_database: str) -> None:
     """Runs from before 0007 are filled in (in batches), so the fair claim finds them;
     a writer that still leaves the columns out gets them from the job."""
@@ -177,23 +199,7 @@ def test_0007_gives_existing_runs_their_jobs_queue_and_owner(empty_database: str
     )
     try:
         with engine.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO users (id, username, username_folded, password_hash, role, "
-                    "created_at, updated_at) VALUES (:id, 'u', 'u', 'h', 'user', now(), now())"
-                ),
-                {"id": user_id},
-            )
-            conn.execute(
-                text(
-                    "INSERT INTO jobs (id, owner_id, name, type, payload, queue, priority, "
-                    "run_at, timezone, status, max_attempts, retry_backoff_seconds, "
-                    "timeout_seconds, misfire_policy, overlap_policy, created_at, updated_at) "
-                    "VALUES (:id, :owner, 'n', 'noop', '{}', 'reports', 0, now(), 'UTC', "
-                    "'scheduled', 1, 30, 60, 'run_once', 'forbid', now(), now())"
-                ),
-                {"id": job_id, "owner": user_id},
-            )
+            insert_user_and_job(conn, user_id, job_id)
             conn.execute(insert_run, {"id": uuid.uuid4(), "job": job_id})
         command.upgrade(config, "head")
         with engine.begin() as conn:
@@ -214,23 +220,7 @@ def test_0014_fills_the_hourly_rollups_from_what_was_rolled_up(empty_database: s
     hour = "2026-11-30 10:00:00+00"
     try:
         with engine.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO users (id, username, username_folded, password_hash, role, "
-                    "created_at, updated_at) VALUES (:id, 'u', 'u', 'h', 'user', now(), now())"
-                ),
-                {"id": user_id},
-            )
-            conn.execute(
-                text(
-                    "INSERT INTO jobs (id, owner_id, name, type, payload, queue, priority, "
-                    "run_at, timezone, status, max_attempts, retry_backoff_seconds, "
-                    "timeout_seconds, misfire_policy, overlap_policy, created_at, updated_at) "
-                    "VALUES (:id, :owner, 'n', 'noop', '{}', 'reports', 0, now(), 'UTC', "
-                    "'scheduled', 1, 30, 60, 'run_once', 'forbid', now(), now())"
-                ),
-                {"id": job_id, "owner": user_id},
-            )
+            insert_user_and_job(conn, user_id, job_id)
             # Runs ending in two rolled minutes of the hour (3 ms and 7 s late, and one
             # skipped), and one ending after the last rolled minute (not counted yet).
             insert_run = text(
